@@ -11,6 +11,7 @@ from kvsession.protocol import (
     IndexAddOp,
     IndexRemoveOp,
     KeyValueBackend,
+    RefreshTtlOp,
     SetAddOp,
     SetOp,
     SetRemoveOp,
@@ -81,6 +82,11 @@ class Batch:
     def expire(self, key: str, ttl: float) -> Batch:
         """Queue an :class:`ExpireOp`."""
         self.ops.append(ExpireOp(key, ttl))
+        return self
+
+    def refresh_ttl(self, members_key: str, ttl: float, *, below: float) -> Batch:
+        """Queue a :class:`RefreshTtlOp`."""
+        self.ops.append(RefreshTtlOp(members_key, ttl, below))
         return self
 
     def apply(self) -> None:

@@ -14,9 +14,12 @@ __all__ = [
     "CodecError",
     "ConfigError",
     "ConflictError",
+    "IncompleteSessionError",
     "InvalidIdError",
     "KVSessionError",
     "MessageExistsError",
+    "NotFoundError",
+    "RecordExistsError",
     "SessionExistsError",
     "ValueTooLargeError",
 ]
@@ -96,7 +99,11 @@ class CodecError(KVSessionError):
         super().__init__(f"{prefix}{message}")
 
 
-class SessionExistsError(ConflictError, SessionException):
+class RecordExistsError(ConflictError, SessionException):
+    """A create found the record already there (a second writer); nothing was written."""
+
+
+class SessionExistsError(RecordExistsError):
     """``create_session`` found a session with the same id; the stored one is untouched."""
 
     def __init__(self, session_id: str, key: str) -> None:
@@ -104,7 +111,7 @@ class SessionExistsError(ConflictError, SessionException):
         super().__init__(f"session_id=<{session_id}> | session already exists", key=key)
 
 
-class MessageExistsError(ConflictError, SessionException):
+class MessageExistsError(RecordExistsError):
     """``create_message`` found a message with the same id (a second writer); nothing was written."""
 
     def __init__(self, session_id: str, agent_id: str, message_id: int, key: str) -> None:
@@ -115,4 +122,38 @@ class MessageExistsError(ConflictError, SessionException):
             f"session_id=<{session_id}>, agent_id=<{agent_id}>, message_id=<{message_id}> | "
             "message already exists",
             key=key,
+        )
+
+
+class NotFoundError(KVSessionError, SessionException):
+    """An update or delete named a record that does not exist; nothing was written.
+
+    Attributes:
+        key: The key of the missing record.
+    """
+
+    def __init__(self, message: str, *, key: str) -> None:
+        self.key = key
+        super().__init__(f"key=<{key}> | {message}")
+
+
+class IncompleteSessionError(KVSessionError, SessionException):
+    """An index lists records that are gone, so the conversation cannot be restored whole.
+
+    Raised instead of returning part of a conversation (see docs/keys.md, "Restore rule").
+
+    Attributes:
+        session_id: The session.
+        agent_id: The agent whose message index disagrees with its records.
+        missing_keys: Keys listed by the index but missing.
+    """
+
+    def __init__(self, session_id: str, agent_id: str, missing_keys: list[str]) -> None:
+        self.session_id = session_id
+        self.agent_id = agent_id
+        self.missing_keys = missing_keys
+        shown = ", ".join(missing_keys[:5]) + (" ..." if len(missing_keys) > 5 else "")
+        super().__init__(
+            f"session_id=<{session_id}>, agent_id=<{agent_id}> | {len(missing_keys)} indexed message "
+            f"record(s) missing ({shown}); refusing to restore part of a conversation"
         )

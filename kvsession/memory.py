@@ -22,6 +22,7 @@ from kvsession.protocol import (
     ExpireOp,
     IndexAddOp,
     IndexRemoveOp,
+    RefreshTtlOp,
     SetAddOp,
     SetOp,
     SetRemoveOp,
@@ -317,13 +318,14 @@ class MemoryBackend:
             elif isinstance(op, DeleteOp):
                 for key in op.keys:
                     planned[key] = None
-            elif isinstance(op, IndexAddOp | IndexRemoveOp | SetAddOp | SetRemoveOp):
+            elif isinstance(op, IndexAddOp | IndexRemoveOp | SetAddOp | SetRemoveOp | RefreshTtlOp):
+                key = op.members_key if isinstance(op, RefreshTtlOp) else op.key
                 wanted: Kind = "index" if isinstance(op, IndexAddOp | IndexRemoveOp) else "set"
-                current = kind_of(op.key)
+                current = kind_of(key)
                 if current not in (None, wanted):
-                    raise BackendError(f"holds a {current}, not a {wanted}; batch not applied", key=op.key)
+                    raise BackendError(f"holds a {current}, not a {wanted}; batch not applied", key=key)
                 if isinstance(op, IndexAddOp | SetAddOp):
-                    planned[op.key] = wanted
+                    planned[key] = wanted
 
     def _apply_one(self, op: WriteOp) -> None:
         if isinstance(op, SetOp):
@@ -341,6 +343,19 @@ class MemoryBackend:
             self._remove_from_set(op.key, op.members)
         elif isinstance(op, ExpireOp):
             self._expire(op.key, op.ttl)
+        elif isinstance(op, RefreshTtlOp):
+            self._refresh_ttl(op)
+
+    def _refresh_ttl(self, op: RefreshTtlOp) -> None:
+        entry = self._typed(op.members_key, "set")
+        if entry is None:
+            return
+        if entry.expires_at is not None and entry.expires_at - self._clock() >= op.below:
+            return
+        assert isinstance(entry.value, set)
+        for member in entry.value:
+            self._expire(member, op.ttl)
+        self._expire(op.members_key, op.ttl)
 
     def close(self) -> None:
         """Drop every key."""

@@ -24,6 +24,7 @@ __all__ = [
     "IndexAddOp",
     "IndexRemoveOp",
     "KeyValueBackend",
+    "RefreshTtlOp",
     "SetAddOp",
     "SetOp",
     "SetRemoveOp",
@@ -97,7 +98,22 @@ class ExpireOp:
     ttl: float
 
 
-WriteOp = SetOp | DeleteOp | IndexAddOp | IndexRemoveOp | SetAddOp | SetRemoveOp | ExpireOp
+@dataclass(frozen=True, slots=True)
+class RefreshTtlOp:
+    """Re-expire a group of keys together, but only when it is due.
+
+    If the set index ``members_key`` has less than ``below`` seconds to live (or no expiry), set
+    ``ttl`` on it and on every key named by its members; otherwise do nothing. A missing set is
+    ignored. Done server-side, so refreshing a group of N keys costs no extra round trip, and it
+    runs at most once per ``ttl - below`` seconds however often it is queued.
+    """
+
+    members_key: str
+    ttl: float
+    below: float
+
+
+WriteOp = SetOp | DeleteOp | IndexAddOp | IndexRemoveOp | SetAddOp | SetRemoveOp | ExpireOp | RefreshTtlOp
 """One write queued in an atomic batch."""
 
 

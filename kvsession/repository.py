@@ -1,0 +1,492 @@
+"""``KVSessionRepository``: Strands' ``SessionRepository`` over any ``KeyValueBackend``.
+
+This is where the key scheme (:mod:`kvsession.keys`) meets the codec (:mod:`kvsession.codecs`)
+and the backend. Round trips on a networked backend (each backend call is one):
+
+==========================  ==========================================================
+operation                   round trips
+==========================  ==========================================================
+create_message (append)     1  (record + message index + owned keys + session updated_at)
+list_messages (restore)     2  (index range, then one multi-get), whatever N or DB size
+delete_session              2  (owned keys, then one atomic delete)
+create_session              2  (leftover keys, then one atomic create)
+update_agent / message      1  (``created_at`` of agents kept from this repository's cache)
+read_session                2  (record, updated_at from the sessions index)
+==========================  ==========================================================
+
+Restore rule: the session record is the root. A session whose record is missing does not
+exist (reads return ``None`` / ``[]``; ``create_session`` clears any leftovers first). While the
+root exists, an index that lists a missing record raises :class:`IncompleteSessionError`
+rather than returning part of a conversation.
+
+Expiry (``ttl``): every write stores its record with a ttl of ``ttl * (1 + TTL_SLACK)`` and
+queues one server-side :class:`~kvsession.protocol.RefreshTtlOp` over the session's ``:keys``
+set, which re-expires all of the session's keys only when less than ``ttl`` is left. So a write
+costs no extra round trip, the O(N) re-expiry runs at most once per ``ttl * TTL_SLACK`` seconds
+however many writes arrive, and an idle session expires between ``ttl`` and
+``ttl * (1 + TTL_SLACK)`` after its last write. The root is refreshed with the group and every
+other key is written with a later expiry, so the root never outlives its records: a session
+caught half-expired reads as absent (the restore rule above).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from strands.session.session_repository import SessionRepository
+from strands.types.session import SessionAgent, SessionMessage
+
+from kvsession.batch import Batch
+from kvsession.codecs import Codec, get_codec
+from kvsession.config import StoreOptions
+from kvsession.errors import (
+    ConflictError,
+    IncompleteSessionError,
+    MessageExistsError,
+    NotFoundError,
+    RecordExistsError,
+    SessionExistsError,
+)
+from kvsession.keys import KeyScheme, validate_id, validate_message_id
+from kvsession.protocol import KeyValueBackend
+from kvsession.records import Session
+
+if TYPE_CHECKING:
+    from strands.multiagent.base import MultiAgentBase
+    from strands.types.session import Session as StrandsSession
+
+__all__ = ["KVSessionRepository"]
+
+logger = logging.getLogger(__name__)
+
+TTL_SLACK = 0.2
+"""Extra lifetime, as a fraction of ``ttl``, that lets the group refresh run only now and then."""
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+
+
+class KVSessionRepository(SessionRepository):
+    """Stores Strands sessions, agents, messages and multi-agent state in a ``KeyValueBackend``.
+
+    Args:
+        backend: Where bytes go. Its ``config.store`` supplies defaults for the options below.
+        codec: ``"json"`` or ``"msgpack"``; reading sniffs the format, so either reads both.
+        prefix: Namespace in front of every key.
+        cluster: Use the cluster key scheme (session id as a hash tag).
+        ttl: Seconds of inactivity after which a session expires (``None``: never).
+        touch_on_read: Whether reads also keep a session alive.
+    """
+
+    def __init__(
+        self,
+        backend: KeyValueBackend,
+        *,
+        codec: str | None = None,
+        prefix: str | None = None,
+        cluster: bool | None = None,
+        ttl: float | None = None,
+        touch_on_read: bool | None = None,
+    ) -> None:
+        store: StoreOptions = backend.config.store
+        self.backend = backend
+        self.codec: Codec = get_codec(codec or store.codec)
+        self.keys = KeyScheme(
+            prefix=store.prefix if prefix is None else prefix,
+            cluster=(store.key_scheme == "cluster") if cluster is None else cluster,
+        )
+        self.ttl = store.ttl if ttl is None else ttl
+        self.touch_on_read = store.touch_on_read if touch_on_read is None else touch_on_read
+        # created_at of agents this repository has read or written, so update_agent keeps it
+        # without reading the record again (Strands hands update_agent a fresh SessionAgent).
+        self._agent_created_at: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def create_session(self, session: StrandsSession, **kwargs: Any) -> Session:
+        """Create a session; raise :class:`SessionExistsError` if one with the same id exists.
+
+        Leftover keys of an expired session with the same id are removed in the same atomic
+        batch that writes the new record, so a new session never inherits old messages.
+        """
+        session_id = validate_id("session_id", session.session_id)
+        record = session if isinstance(session, Session) else Session.from_strands(session)
+        root = self.keys.session(session_id)
+        owned = self.keys.owned_keys(session_id)
+        leftovers = self.backend.set_members(owned)
+        now = time.time()
+        batch = Batch(self.backend)
+        batch.delete(*sorted(leftovers - {root}))
+        batch.delete(owned)
+        batch.set(root, self.codec.encode_session(record), only_if_absent=True, ttl=self._record_ttl)
+        batch.set_add(owned, root)
+        self._touch_session(batch, session_id, now)
+        try:
+            batch.apply()
+        except ConflictError as exc:
+            if exc.key == root:
+                raise SessionExistsError(session_id, root) from exc
+            raise
+        logger.debug("session_id=<%s>, leftovers=<%d> | created session", session_id, len(leftovers))
+        return record
+
+    def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
+        """Return the session (``updated_at`` is the last write to any of its records), or ``None``."""
+        session_id = validate_id("session_id", session_id)
+        root = self.keys.session(session_id)
+        data = self.backend.get(root)
+        if data is None:
+            return None
+        session = self.codec.decode_session(data, key=root)
+        updated = self.backend.index_score(self.keys.sessions_index(), session_id)
+        if updated is not None:
+            session.updated_at = _iso(updated)
+        self._touch_on_read(session_id)
+        return session
+
+    def update_session(self, session: Session, **kwargs: Any) -> None:
+        """Rewrite the session record (e.g. its ``metadata``), keeping ``created_at`` as given.
+
+        Raises:
+            NotFoundError: The session does not exist.
+        """
+        session_id = validate_id("session_id", session.session_id)
+        root = self.keys.session(session_id)
+        now = time.time()
+        session.updated_at = _iso(now)
+        batch = Batch(self.backend).set(
+            root, self.codec.encode_session(session), only_if_present=True, ttl=self._record_ttl
+        )
+        self._touch_session(batch, session_id, now)
+        self._apply_or_not_found(batch, root, f"session_id=<{session_id}> | session does not exist")
+
+    def delete_session(self, session_id: str, **kwargs: Any) -> None:
+        """Delete the session and every key it owns, atomically.
+
+        Raises:
+            NotFoundError: The session does not exist (as Strands' own repositories do).
+        """
+        session_id = validate_id("session_id", session_id)
+        owned = self.keys.owned_keys(session_id)
+        keys = self.backend.set_members(owned)
+        if not keys:
+            raise NotFoundError(f"session_id=<{session_id}> | session does not exist", key=owned)
+        batch = Batch(self.backend).delete(*sorted(keys), owned)
+        batch.index_remove(self.keys.sessions_index(), session_id)
+        batch.apply()
+        with self._lock:
+            for cached in [k for k in self._agent_created_at if k[0] == session_id]:
+                del self._agent_created_at[cached]
+        logger.debug("session_id=<%s>, keys=<%d> | deleted session", session_id, len(keys) + 1)
+
+    # -- agents -------------------------------------------------------------------------------
+
+    def create_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
+        """Create an agent record; raise :class:`RecordExistsError` if the agent exists."""
+        session_id = validate_id("session_id", session_id)
+        agent_id = validate_id("agent_id", session_agent.agent_id)
+        key = self.keys.agent(session_id, agent_id)
+        now = time.time()
+        batch = Batch(self.backend)
+        batch.set(key, self.codec.encode_agent(session_agent), only_if_absent=True, ttl=self._record_ttl)
+        batch.set_add(self.keys.agents_index(session_id), agent_id)
+        batch.set_add(
+            self.keys.owned_keys(session_id),
+            key,
+            self.keys.agents_index(session_id),
+            self.keys.messages_index(session_id, agent_id),
+        )
+        self._touch_session(batch, session_id, now, self.keys.agents_index(session_id))
+        try:
+            batch.apply()
+        except ConflictError as exc:
+            if exc.key == key:
+                raise RecordExistsError(
+                    f"session_id=<{session_id}>, agent_id=<{agent_id}> | agent already exists", key=key
+                ) from exc
+            raise
+        self._remember_agent(session_id, agent_id, session_agent.created_at)
+
+    def read_agent(self, session_id: str, agent_id: str, **kwargs: Any) -> SessionAgent | None:
+        """Return the agent record, or ``None``."""
+        session_id = validate_id("session_id", session_id)
+        agent_id = validate_id("agent_id", agent_id)
+        key = self.keys.agent(session_id, agent_id)
+        data = self.backend.get(key)
+        if data is None:
+            return None
+        agent = self.codec.decode_agent(data, key=key)
+        self._remember_agent(session_id, agent_id, agent.created_at)
+        self._touch_on_read(session_id)
+        return agent
+
+    def update_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
+        """Rewrite an agent record, keeping its stored ``created_at``.
+
+        Raises:
+            NotFoundError: The agent does not exist.
+        """
+        session_id = validate_id("session_id", session_id)
+        agent_id = validate_id("agent_id", session_agent.agent_id)
+        key = self.keys.agent(session_id, agent_id)
+        with self._lock:
+            created_at = self._agent_created_at.get((session_id, agent_id))
+        if created_at is None:
+            stored = self.read_agent(session_id, agent_id)
+            if stored is None:
+                raise NotFoundError(
+                    f"session_id=<{session_id}>, agent_id=<{agent_id}> | agent does not exist", key=key
+                )
+            created_at = stored.created_at
+        now = time.time()
+        session_agent.created_at = created_at
+        session_agent.updated_at = _iso(now)
+        batch = Batch(self.backend).set(
+            key, self.codec.encode_agent(session_agent), only_if_present=True, ttl=self._record_ttl
+        )
+        self._touch_session(batch, session_id, now)
+        self._apply_or_not_found(
+            batch, key, f"session_id=<{session_id}>, agent_id=<{agent_id}> | agent does not exist"
+        )
+
+    def list_agents(self, session_id: str) -> list[str]:
+        """Return the ids of the session's agents, sorted."""
+        session_id = validate_id("session_id", session_id)
+        return sorted(self.backend.set_members(self.keys.agents_index(session_id)))
+
+    # -- messages -----------------------------------------------------------------------------
+
+    def create_message(
+        self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any
+    ) -> None:
+        """Append a message in one atomic round trip.
+
+        Raises:
+            MessageExistsError: A message with this id exists (another writer got there first);
+                nothing was written.
+        """
+        session_id = validate_id("session_id", session_id)
+        agent_id = validate_id("agent_id", agent_id)
+        message_id = validate_message_id(session_message.message_id)
+        key = self.keys.message(session_id, agent_id, message_id)
+        batch = Batch(self.backend)
+        index = self.keys.messages_index(session_id, agent_id)
+        batch.set(key, self.codec.encode_message(session_message), only_if_absent=True, ttl=self._record_ttl)
+        batch.index_add(index, {str(message_id): message_id})
+        batch.set_add(self.keys.owned_keys(session_id), key)
+        self._touch_session(batch, session_id, time.time(), index)
+        try:
+            batch.apply()
+        except ConflictError as exc:
+            if exc.key == key:
+                raise MessageExistsError(session_id, agent_id, message_id, key) from exc
+            raise
+
+    def read_message(
+        self, session_id: str, agent_id: str, message_id: int, **kwargs: Any
+    ) -> SessionMessage | None:
+        """Return one message, or ``None``."""
+        session_id = validate_id("session_id", session_id)
+        key = self.keys.message(
+            session_id, validate_id("agent_id", agent_id), validate_message_id(message_id)
+        )
+        data = self.backend.get(key)
+        if data is None:
+            return None
+        self._touch_on_read(session_id)
+        return self.codec.decode_message(data, key=key)
+
+    def update_message(
+        self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any
+    ) -> None:
+        """Rewrite a message (e.g. a guardrail redaction) in one round trip.
+
+        ``created_at`` is kept as carried by ``session_message`` (Strands passes the record it
+        created); ``updated_at`` moves.
+
+        Raises:
+            NotFoundError: The message does not exist.
+        """
+        session_id = validate_id("session_id", session_id)
+        agent_id = validate_id("agent_id", agent_id)
+        message_id = validate_message_id(session_message.message_id)
+        key = self.keys.message(session_id, agent_id, message_id)
+        now = time.time()
+        session_message.updated_at = _iso(now)
+        batch = Batch(self.backend).set(
+            key, self.codec.encode_message(session_message), only_if_present=True, ttl=self._record_ttl
+        )
+        self._touch_session(batch, session_id, now)
+        self._apply_or_not_found(
+            batch,
+            key,
+            f"session_id=<{session_id}>, agent_id=<{agent_id}>, message_id=<{message_id}> | "
+            "message does not exist",
+        )
+
+    def list_messages(
+        self,
+        session_id: str,
+        agent_id: str,
+        limit: int | None = None,
+        offset: int = 0,
+        **kwargs: Any,
+    ) -> list[SessionMessage]:
+        """Return an agent's messages in order, skipping ``offset``, at most ``limit``.
+
+        Two round trips whatever the number of messages or keys in the database. Follows the
+        restore rule in the module docstring: all listed messages, or an error.
+
+        Raises:
+            IncompleteSessionError: The index lists messages whose records are missing.
+        """
+        session_id = validate_id("session_id", session_id)
+        agent_id = validate_id("agent_id", agent_id)
+        if offset < 0 or (limit is not None and limit < 0):
+            raise ValueError(f"offset=<{offset}>, limit=<{limit}> | must not be negative")
+        if limit == 0:
+            return []
+        ids = self.backend.index_range(
+            self.keys.messages_index(session_id, agent_id), offset=offset, limit=limit
+        )
+        if not ids:
+            return []
+        keys = [self.keys.message(session_id, agent_id, int(message_id)) for message_id in ids]
+        root = self.keys.session(session_id)
+        # The root rides along in the same multi-get: a missing root means the session is gone
+        # (deleted or expired between the two round trips), not that it is damaged.
+        values = self.backend.get_many([*keys, root])
+        if values[-1] is None:
+            return []
+        datas = values[:-1]
+        missing = [key for key, data in zip(keys, datas) if data is None]
+        if missing:
+            raise IncompleteSessionError(session_id, agent_id, missing)
+        messages = self.codec.decode_messages(datas, keys=keys)  # type: ignore[arg-type]
+        self._touch_on_read(session_id)
+        return messages
+
+    def count_messages(self, session_id: str, agent_id: str) -> int:
+        """Return how many messages the agent has (one round trip)."""
+        return self.backend.index_count(
+            self.keys.messages_index(validate_id("session_id", session_id), validate_id("agent_id", agent_id))
+        )
+
+    # -- multi-agent --------------------------------------------------------------------------
+
+    def create_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
+        """Store a multi-agent orchestrator's state (``serialize_state()``)."""
+        session_id = validate_id("session_id", session_id)
+        multi_agent_id = validate_id("multi_agent_id", multi_agent.id)
+        key = self.keys.multi_agent(session_id, multi_agent_id)
+        batch = Batch(self.backend)
+        batch.set(
+            key,
+            self.codec.encode_state(multi_agent.serialize_state()),
+            only_if_absent=True,
+            ttl=self._record_ttl,
+        )
+        batch.set_add(self.keys.multi_agents_index(session_id), multi_agent_id)
+        batch.set_add(self.keys.owned_keys(session_id), key, self.keys.multi_agents_index(session_id))
+        self._touch_session(batch, session_id, time.time(), self.keys.multi_agents_index(session_id))
+        try:
+            batch.apply()
+        except ConflictError as exc:
+            if exc.key == key:
+                raise RecordExistsError(
+                    f"session_id=<{session_id}>, multi_agent_id=<{multi_agent_id}> | multi-agent exists",
+                    key=key,
+                ) from exc
+            raise
+
+    def read_multi_agent(self, session_id: str, multi_agent_id: str, **kwargs: Any) -> dict[str, Any] | None:
+        """Return a multi-agent state dict, or ``None``."""
+        key = self.keys.multi_agent(
+            validate_id("session_id", session_id), validate_id("multi_agent_id", multi_agent_id)
+        )
+        data = self.backend.get(key)
+        return None if data is None else self.codec.decode_state(data, key=key)
+
+    def update_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
+        """Rewrite a multi-agent state.
+
+        Raises:
+            NotFoundError: No state was created for this multi-agent id.
+        """
+        session_id = validate_id("session_id", session_id)
+        multi_agent_id = validate_id("multi_agent_id", multi_agent.id)
+        key = self.keys.multi_agent(session_id, multi_agent_id)
+        batch = Batch(self.backend)
+        batch.set(
+            key,
+            self.codec.encode_state(multi_agent.serialize_state()),
+            only_if_present=True,
+            ttl=self._record_ttl,
+        )
+        self._touch_session(batch, session_id, time.time())
+        self._apply_or_not_found(
+            batch,
+            key,
+            f"session_id=<{session_id}>, multi_agent_id=<{multi_agent_id}> | multi-agent does not exist",
+        )
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    def list_sessions(self, *, limit: int | None = None, offset: int = 0) -> list[tuple[str, float]]:
+        """Return ``(session_id, updated_at epoch)`` pairs, most recently updated first."""
+        index = self.keys.sessions_index()
+        ids = self.backend.index_range(index, offset=offset, limit=limit, reverse=True)
+        return [(sid, self.backend.index_score(index, sid) or 0.0) for sid in ids]
+
+    def session_keys(self, session_id: str) -> list[str]:
+        """Return every key the session owns (records and indexes), sorted."""
+        session_id = validate_id("session_id", session_id)
+        owned = self.keys.owned_keys(session_id)
+        keys = self.backend.set_members(owned)
+        return sorted(keys | {owned}) if keys else []
+
+    # -- internals ----------------------------------------------------------------------------
+
+    @property
+    def _record_ttl(self) -> float | None:
+        return None if self.ttl is None else self.ttl * (1 + TTL_SLACK)
+
+    def _touch_session(self, batch: Batch, session_id: str, now: float, *indexes: str) -> None:
+        """Queue the session's ``updated_at`` and, with a ttl, keep the session alive.
+
+        ``indexes`` are index keys this batch adds to; they get a fresh expiry because one may
+        have just been created (the group refresh, not due yet, would not cover it).
+        """
+        batch.index_add(self.keys.sessions_index(), {session_id: now})
+        record_ttl = self._record_ttl
+        if self.ttl is not None and record_ttl is not None:
+            for index in indexes:
+                batch.expire(index, record_ttl)
+            batch.refresh_ttl(self.keys.owned_keys(session_id), record_ttl, below=self.ttl)
+
+    def _touch_on_read(self, session_id: str) -> None:
+        """With ``touch_on_read``, keep the session alive on a read (one extra round trip)."""
+        record_ttl = self._record_ttl
+        if self.ttl is not None and record_ttl is not None and self.touch_on_read:
+            Batch(self.backend).refresh_ttl(
+                self.keys.owned_keys(session_id), record_ttl, below=self.ttl
+            ).apply()
+
+    def _apply_or_not_found(self, batch: Batch, key: str, message: str) -> None:
+        try:
+            batch.apply()
+        except ConflictError as exc:
+            if exc.key == key:
+                raise NotFoundError(message, key=key) from exc
+            raise
+
+    def _remember_agent(self, session_id: str, agent_id: str, created_at: str) -> None:
+        with self._lock:
+            self._agent_created_at[(session_id, agent_id)] = created_at

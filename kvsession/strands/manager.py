@@ -1,0 +1,188 @@
+"""``KVSessionManager``: a drop-in Strands session manager over any kvsession backend."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from strands.session.repository_session_manager import RepositorySessionManager
+from strands.session.session_repository import SessionRepository
+from strands.types.session import SessionAgent, SessionMessage
+
+from kvsession.records import Session
+from kvsession.registry import connect
+from kvsession.repository import KVSessionRepository
+
+if TYPE_CHECKING:
+    from strands.multiagent.base import MultiAgentBase
+    from strands.types.session import Session as StrandsSession
+
+    from kvsession.protocol import KeyValueBackend
+
+__all__ = ["KVSessionManager"]
+
+logger = logging.getLogger(__name__)
+
+
+class KVSessionManager(RepositorySessionManager, SessionRepository):
+    """Persist a Strands agent's session in any kvsession backend.
+
+    It is both the session manager Strands drives through hooks and the repository, so the
+    reference API (``create_session``, ``list_messages()`` ...) is callable on it directly.
+
+    Example:
+        >>> sm = KVSessionManager("user-42", backend=kvsession.connect("memory://"))
+        >>> agent = Agent(session_manager=sm)
+
+    Args:
+        session_id: The session to resume, created if it does not exist.
+        backend: A connected backend; default ``kvsession.connect(url)``.
+        url: Used when ``backend`` is not given (default ``$KVSESSION_URL``).
+        metadata: Stored on the session record when this manager creates the session.
+        codec: ``"json"`` or ``"msgpack"``; overrides the URL's ``codec``.
+        prefix: Key namespace; overrides the URL's ``prefix``.
+        ttl: Idle expiry in seconds; overrides the URL's ``ttl``.
+        touch_on_read: Whether reads keep a session with a ttl alive.
+        **kwargs: Passed to Strands' ``RepositorySessionManager``.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        backend: KeyValueBackend | None = None,
+        url: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        codec: str | None = None,
+        prefix: str | None = None,
+        ttl: float | None = None,
+        touch_on_read: bool | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.repository = KVSessionRepository(
+            backend if backend is not None else connect(url),
+            codec=codec,
+            prefix=prefix,
+            ttl=ttl,
+            touch_on_read=touch_on_read,
+        )
+        self._initial_metadata = dict(metadata or {})
+        super().__init__(session_id=session_id, session_repository=self, **kwargs)
+
+    @classmethod
+    def from_url(cls, session_id: str, url: str | None = None, **options: Any) -> KVSessionManager:
+        """Create a manager for ``url`` (``memory://``, ``valkey://host:port/0?codec=msgpack`` ...)."""
+        return cls(session_id, url=url, **options)
+
+    @property
+    def backend(self) -> KeyValueBackend:
+        """The backend this manager stores into."""
+        return self.repository.backend
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The session's metadata dict (as read or created by this manager)."""
+        session = self.session
+        return session.metadata if isinstance(session, Session) else {}
+
+    def update_metadata(self, metadata: Mapping[str, Any]) -> None:
+        """Replace the session's metadata and store it (one round trip)."""
+        session = self.session if isinstance(self.session, Session) else Session.from_strands(self.session)
+        session.metadata = dict(metadata)
+        self.repository.update_session(session)
+        self.session = session
+
+    # -- SessionRepository, delegated (defaults to this manager's session) ----------------------
+
+    def create_session(self, session: StrandsSession, **kwargs: Any) -> Session:
+        """Create a session (see :meth:`KVSessionRepository.create_session`)."""
+        record = session if isinstance(session, Session) else Session.from_strands(session)
+        if not record.metadata and session.session_id == self.session_id:
+            record.metadata = dict(self._initial_metadata)
+        created = self.repository.create_session(record, **kwargs)
+        if session.session_id == self.session_id:
+            # Strands keeps the object it passed; make the manager hold ours (with metadata).
+            self.session = created
+        return created
+
+    def read_session(self, session_id: str | None = None, **kwargs: Any) -> Session | None:
+        """Read a session (default: this manager's)."""
+        return self.repository.read_session(session_id or self.session_id, **kwargs)
+
+    def delete_session(self, session_id: str | None = None, **kwargs: Any) -> None:
+        """Delete a session and every key it owns (default: this manager's)."""
+        self.repository.delete_session(session_id or self.session_id, **kwargs)
+
+    def create_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
+        """Create an agent record."""
+        self.repository.create_agent(session_id, session_agent, **kwargs)
+
+    def read_agent(self, session_id: str, agent_id: str, **kwargs: Any) -> SessionAgent | None:
+        """Read an agent record."""
+        return self.repository.read_agent(session_id, agent_id, **kwargs)
+
+    def update_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
+        """Update an agent record, keeping ``created_at``."""
+        self.repository.update_agent(session_id, session_agent, **kwargs)
+
+    def create_message(
+        self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any
+    ) -> None:
+        """Append a message (one round trip)."""
+        self.repository.create_message(session_id, agent_id, session_message, **kwargs)
+
+    def read_message(
+        self, session_id: str, agent_id: str, message_id: int, **kwargs: Any
+    ) -> SessionMessage | None:
+        """Read one message."""
+        return self.repository.read_message(session_id, agent_id, message_id, **kwargs)
+
+    def update_message(
+        self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any
+    ) -> None:
+        """Update a message (e.g. a redaction)."""
+        self.repository.update_message(session_id, agent_id, session_message, **kwargs)
+
+    def list_messages(
+        self,
+        session_id: str | None = None,
+        agent_id: str | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+        **kwargs: Any,
+    ) -> list[SessionMessage]:
+        """List messages in order.
+
+        With no arguments: every message of this manager's session. With ``agent_id=None`` and
+        several agents, the agents' messages are merged by ``created_at`` (ties by agent id,
+        then message id) before ``offset``/``limit`` apply.
+        """
+        session_id = session_id or self.session_id
+        if agent_id is not None:
+            return self.repository.list_messages(session_id, agent_id, limit=limit, offset=offset, **kwargs)
+        agents = self.repository.list_agents(session_id)
+        if len(agents) == 1:
+            return self.repository.list_messages(session_id, agents[0], limit=limit, offset=offset, **kwargs)
+        merged = sorted(
+            (
+                (message.created_at, agent, message.message_id, message)
+                for agent in agents
+                for message in self.repository.list_messages(session_id, agent)
+            ),
+            key=lambda item: item[:3],
+        )
+        end = None if limit is None else offset + limit
+        return [item[3] for item in merged[offset:end]]
+
+    def create_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
+        """Store a multi-agent orchestrator's state."""
+        self.repository.create_multi_agent(session_id, multi_agent, **kwargs)
+
+    def read_multi_agent(self, session_id: str, multi_agent_id: str, **kwargs: Any) -> dict[str, Any] | None:
+        """Read a multi-agent orchestrator's state."""
+        return self.repository.read_multi_agent(session_id, multi_agent_id, **kwargs)
+
+    def update_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
+        """Update a multi-agent orchestrator's state."""
+        self.repository.update_multi_agent(session_id, multi_agent, **kwargs)

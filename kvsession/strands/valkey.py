@@ -1,0 +1,51 @@
+"""``ValkeySessionManager``: the reference package's class, with only the import line changed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import valkey
+
+from kvsession.config import parse_url, resolve_url
+from kvsession.strands.manager import KVSessionManager
+
+__all__ = ["ValkeySessionManager"]
+
+
+class ValkeySessionManager(KVSessionManager):
+    """Persist a Strands agent's session in Valkey.
+
+    Example:
+        >>> client = valkey.Valkey(host="localhost", port=6379, decode_responses=True)
+        >>> sm = ValkeySessionManager(session_id="user-42", client=client)
+        >>> agent = Agent(session_manager=sm)
+
+    A client built with ``decode_responses=True`` works: values are still read as bytes.
+
+    Args:
+        session_id: The session to resume, created if it does not exist.
+        client: A ``valkey.Valkey`` client you built; if omitted, one is made from ``url``.
+        url: ``valkey://...`` URL used when ``client`` is omitted (default ``$KVSESSION_URL``).
+        **options: ``codec``, ``prefix``, ``ttl``, ``touch_on_read``, ``metadata``, as for
+            :class:`KVSessionManager`.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        client: valkey.Valkey | None = None,
+        *,
+        url: str | None = None,
+        **options: Any,
+    ) -> None:
+        # Imported here, not at module level: kvsession_valkey imports kvsession's modules, so a
+        # program that imports kvsession_valkey first must not meet a half-initialised module.
+        from kvsession_valkey import ValkeyBackend
+
+        config = parse_url(resolve_url(url) if client is None else "valkey://")
+        backend = (
+            ValkeyBackend.from_config(config)
+            if client is None
+            else ValkeyBackend(client=client, config=config)
+        )
+        super().__init__(session_id, backend=backend, **options)
