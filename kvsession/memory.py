@@ -6,6 +6,8 @@ atomically: every condition and kind is checked under the lock before the first 
 
 from __future__ import annotations
 
+import builtins
+
 import bisect
 import threading
 import time
@@ -166,7 +168,7 @@ class MemoryBackend:
         """See :meth:`KeyValueBackend.get`."""
         with self._lock:
             entry = self._typed(key, "value")
-            return None if entry is None else bytes(entry.value)  # type: ignore[arg-type]
+            return entry.value if entry is not None and isinstance(entry.value, bytes) else None
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """See :meth:`KeyValueBackend.get_many`; a key of another kind reads as missing, as MGET does."""
@@ -174,7 +176,7 @@ class MemoryBackend:
             values: list[bytes | None] = []
             for key in keys:
                 entry = self._live(key)
-                values.append(entry.value if entry is not None and entry.kind == "value" else None)  # type: ignore[misc]
+                values.append(entry.value if entry is not None and isinstance(entry.value, bytes) else None)
             return values
 
     def set(
@@ -198,7 +200,12 @@ class MemoryBackend:
     def delete_many(self, keys: Sequence[str]) -> int:
         """See :meth:`KeyValueBackend.delete_many`."""
         with self._lock:
-            return sum(1 for key in keys if self._live(key) is not None and self._data.pop(key, None))
+            deleted = 0
+            for key in keys:
+                if self._live(key) is not None:
+                    del self._data[key]
+                    deleted += 1
+            return deleted
 
     def exists(self, key: str) -> bool:
         """See :meth:`KeyValueBackend.exists`."""
@@ -258,7 +265,7 @@ class MemoryBackend:
         with self._lock:
             return self._add_to_set(key, members)
 
-    def set_members(self, key: str) -> set[str]:
+    def set_members(self, key: str) -> builtins.set[str]:
         """See :meth:`KeyValueBackend.set_members`."""
         with self._lock:
             return set(self._set(key))

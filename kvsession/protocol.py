@@ -11,6 +11,8 @@ the number of keys it is given. The repository's round-trip budget rests on this
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -128,8 +130,10 @@ class KeyValueBackend(Protocol):
     raises :class:`~kvsession.errors.ValueTooLargeError` before anything is sent.
     """
 
-    config: BackendConfig
-    """The parsed URL and options this backend was created from (scheme, store options ...)."""
+    @property
+    def config(self) -> BackendConfig:
+        """The parsed URL and options this backend was created from (scheme, store options ...)."""
+        ...
 
     # -- values -------------------------------------------------------------------------------
 
@@ -215,7 +219,7 @@ class KeyValueBackend(Protocol):
         """Add ``members`` to the set index; return how many were new."""
         ...
 
-    def set_members(self, key: str) -> set[str]:
+    def set_members(self, key: str) -> builtins.set[str]:
         """Return every member of the set index (empty if missing)."""
         ...
 

@@ -366,7 +366,7 @@ class KVSessionRepository(SessionRepository):
         if values[-1] is None:
             return []
         datas = values[:-1]
-        missing = [key for key, data in zip(keys, datas) if data is None]
+        missing = [key for key, data in zip(keys, datas, strict=True) if data is None]
         if missing:
             raise IncompleteSessionError(session_id, agent_id, missing)
         messages = self.codec.decode_messages(datas, keys=keys)  # type: ignore[arg-type]
@@ -490,3 +490,153 @@ class KVSessionRepository(SessionRepository):
     def _remember_agent(self, session_id: str, agent_id: str, created_at: str) -> None:
         with self._lock:
             self._agent_created_at[(session_id, agent_id)] = created_at
+
+    # =========================================================================================
+    # Bulk writes for tools (added for the command line: `kvsession import` / `migrate`).
+    #
+    # They store records *as given* (timestamps kept) with every index the create_* methods
+    # maintain, many records per atomic batch. They never clear leftovers, so a tool writes a
+    # session's agents, messages and multi-agent states first and its root last: until the root
+    # exists the session does not exist (restore rule), so a half-done import stays invisible
+    # and is redone from scratch by the next run. ``replace=True`` overwrites whatever the key
+    # holds, of any type, in the same atomic step (used to rewrite another package's records
+    # in place); otherwise an existing record fails the whole batch.
+    # =========================================================================================
+
+    def put_session(self, session: StrandsSession, *, replace: bool = False) -> None:
+        """Write a session record as given; its ``updated_at`` becomes the sessions-index score.
+
+        Unlike :meth:`create_session` it neither clears leftover keys nor moves ``updated_at``.
+        Write the root last (see the section comment). With a ttl, the whole session is
+        re-expired together with the root, so the root does not outlive its records.
+
+        Args:
+            session: The record (a kvsession ``Session`` keeps its ``metadata``).
+            replace: Overwrite an existing value under the root key instead of failing.
+
+        Raises:
+            SessionExistsError: ``replace`` is false and the root exists; nothing was written.
+        """
+        session_id = validate_id("session_id", session.session_id)
+        root = self.keys.session(session_id)
+        owned = self.keys.owned_keys(session_id)
+        batch = Batch(self.backend)
+        batch.set(root, self.codec.encode_session(session), only_if_absent=not replace, ttl=self._record_ttl)
+        batch.set_add(owned, root)
+        batch.index_add(self.keys.sessions_index(), {session_id: _epoch(session.updated_at)})
+        record_ttl = self._record_ttl
+        if record_ttl is not None:
+            # ``below`` above the ttl makes the group refresh due now: every key gets the root's expiry.
+            batch.refresh_ttl(owned, record_ttl, below=2 * record_ttl)
+        try:
+            batch.apply()
+        except ConflictError as exc:
+            if exc.key == root:
+                raise SessionExistsError(session_id, root) from exc
+            raise
+
+    def put_agents(self, session_id: str, agents: Sequence[SessionAgent], *, replace: bool = False) -> None:
+        """Write agent records as given, with the agents index, in one atomic batch.
+
+        Raises:
+            RecordExistsError: ``replace`` is false and one of the agents exists; nothing was written.
+        """
+        session_id = validate_id("session_id", session_id)
+        if not agents:
+            return
+        agents_index = self.keys.agents_index(session_id)
+        batch = Batch(self.backend)
+        owned: list[str] = [agents_index]
+        for agent in agents:
+            agent_id = validate_id("agent_id", agent.agent_id)
+            key = self.keys.agent(session_id, agent_id)
+            batch.set(key, self.codec.encode_agent(agent), only_if_absent=not replace, ttl=self._record_ttl)
+            owned += [key, self.keys.messages_index(session_id, agent_id)]
+        batch.set_add(agents_index, *(agent.agent_id for agent in agents))
+        batch.set_add(self.keys.owned_keys(session_id), *owned)
+        self._touch_session(batch, session_id, time.time(), agents_index)
+        try:
+            batch.apply()
+        except ConflictError as exc:
+            if exc.key in owned:
+                raise RecordExistsError(
+                    f"session_id=<{session_id}> | agent already exists", key=exc.key
+                ) from exc
+            raise
+        for agent in agents:
+            self._remember_agent(session_id, agent.agent_id, agent.created_at)
+
+    def put_messages(
+        self, session_id: str, agent_id: str, messages: Sequence[SessionMessage], *, replace: bool = False
+    ) -> None:
+        """Write many message records as given, with the message index, in one atomic batch.
+
+        Raises:
+            MessageExistsError: ``replace`` is false and one of the messages exists; nothing
+                was written.
+        """
+        session_id = validate_id("session_id", session_id)
+        agent_id = validate_id("agent_id", agent_id)
+        if not messages:
+            return
+        index = self.keys.messages_index(session_id, agent_id)
+        batch = Batch(self.backend)
+        keys: dict[str, int] = {}
+        for message in messages:
+            message_id = validate_message_id(message.message_id)
+            key = self.keys.message(session_id, agent_id, message_id)
+            keys[key] = message_id
+            encoded = self.codec.encode_message(message)
+            batch.set(key, encoded, only_if_absent=not replace, ttl=self._record_ttl)
+        batch.index_add(index, {str(message_id): message_id for message_id in keys.values()})
+        batch.set_add(self.keys.owned_keys(session_id), *keys)
+        self._touch_session(batch, session_id, time.time(), index)
+        try:
+            batch.apply()
+        except ConflictError as exc:
+            if exc.key is not None and exc.key in keys:
+                raise MessageExistsError(session_id, agent_id, keys[exc.key], exc.key) from exc
+            raise
+
+    def put_multi_agent_state(
+        self, session_id: str, multi_agent_id: str, state: dict[str, Any], *, replace: bool = False
+    ) -> None:
+        """Write a multi-agent state dict as given, with the multi-agents index.
+
+        Raises:
+            RecordExistsError: ``replace`` is false and the state exists; nothing was written.
+        """
+        session_id = validate_id("session_id", session_id)
+        multi_agent_id = validate_id("multi_agent_id", multi_agent_id)
+        key = self.keys.multi_agent(session_id, multi_agent_id)
+        multi_index = self.keys.multi_agents_index(session_id)
+        batch = Batch(self.backend)
+        batch.set(key, self.codec.encode_state(state), only_if_absent=not replace, ttl=self._record_ttl)
+        batch.set_add(multi_index, multi_agent_id)
+        batch.set_add(self.keys.owned_keys(session_id), key, multi_index)
+        self._touch_session(batch, session_id, time.time(), multi_index)
+        try:
+            batch.apply()
+        except ConflictError as exc:
+            if exc.key == key:
+                raise RecordExistsError(
+                    f"session_id=<{session_id}>, multi_agent_id=<{multi_agent_id}> | multi-agent exists",
+                    key=key,
+                ) from exc
+            raise
+
+    def list_multi_agents(self, session_id: str) -> list[str]:
+        """Return the ids of the session's multi-agent states, sorted."""
+        session_id = validate_id("session_id", session_id)
+        return sorted(self.backend.set_members(self.keys.multi_agents_index(session_id)))
+
+
+def _epoch(iso: str) -> float:
+    """Seconds since the epoch of an ISO-8601 time (naive means UTC); now if it cannot be parsed."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return time.time()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()

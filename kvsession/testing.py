@@ -7,6 +7,8 @@ count of round trips — the unit of kvsession's performance budget.
 
 from __future__ import annotations
 
+import builtins
+
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
@@ -115,7 +117,7 @@ class CountingBackend:
         self.calls["set_add"] += 1
         return self.inner.set_add(key, members)
 
-    def set_members(self, key: str) -> set[str]:
+    def set_members(self, key: str) -> builtins.set[str]:
         """Forward ``set_members``."""
         self.calls["set_members"] += 1
         return self.inner.set_members(key)

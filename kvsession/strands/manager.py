@@ -68,7 +68,12 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
             touch_on_read=touch_on_read,
         )
         self._initial_metadata = dict(metadata or {})
+        self._created_session: Session | None = None
         super().__init__(session_id=session_id, session_repository=self, **kwargs)
+        if self._created_session is not None:
+            # Strands assigns ``self.session`` to the plain Session it passed to create_session,
+            # after that call returns; hold the record actually stored (with its metadata).
+            self.session = self._created_session
 
     @classmethod
     def from_url(cls, session_id: str, url: str | None = None, **options: Any) -> KVSessionManager:
@@ -102,8 +107,7 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
             record.metadata = dict(self._initial_metadata)
         created = self.repository.create_session(record, **kwargs)
         if session.session_id == self.session_id:
-            # Strands keeps the object it passed; make the manager hold ours (with metadata).
-            self.session = created
+            self._created_session = created
         return created
 
     def read_session(self, session_id: str | None = None, **kwargs: Any) -> Session | None:

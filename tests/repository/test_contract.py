@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Literal
 
 import pytest
 from strands.types.exceptions import SessionException
@@ -31,7 +33,7 @@ def _agent(aid: str = "a1", **state: object) -> SessionAgent:
 
 
 def _message(i: int, text: str | None = None) -> SessionMessage:
-    role = "user" if i % 2 == 0 else "assistant"
+    role: Literal["user", "assistant"] = "user" if i % 2 == 0 else "assistant"
     return SessionMessage.from_message({"role": role, "content": [{"text": text or f"m{i}"}]}, i)
 
 
@@ -197,7 +199,7 @@ def test_concurrent_writers_exactly_one_wins(backend: KeyValueBackend) -> None:
 )
 def test_invalid_ids_raise_before_touching_the_backend(counting: CountingBackend, bad: str) -> None:
     repo = KVSessionRepository(counting)
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: repo.create_session(_session(bad)),
         lambda: repo.read_session(bad),
         lambda: repo.delete_session(bad),

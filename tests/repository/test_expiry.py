@@ -140,7 +140,7 @@ def test_valkey_server_counts_the_expire_commands(valkey_url: str, valkey_client
     appends = 200
     for i in range(appends):
         repo.create_message("s1", "a1", _message(i))
-    stats = valkey_client.info("commandstats")
+    stats: dict[str, dict[str, int]] = valkey_client.info("commandstats")  # type: ignore[assignment]
     pexpires = int(stats.get("cmdstat_pexpire", {}).get("calls", 0))
     # One index expiry per append, no group refresh (not due): far from 200 × 100 = 20,000.
     assert pexpires <= 2 * appends
