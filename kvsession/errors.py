@@ -60,7 +60,7 @@ class BackendError(KVSessionError):
         super().__init__(f"{prefix}{message}")
 
 
-class BackendUnavailable(BackendError):
+class BackendUnavailable(BackendError):  # noqa: N818 -- the name STYLE.md gives this leaf
     """The backend cannot be reached (connection refused, lost, or timed out)."""
 
 

@@ -6,9 +6,8 @@ atomically: every condition and kind is checked under the lock before the first 
 
 from __future__ import annotations
 
-import builtins
-
 import bisect
+import builtins
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -120,7 +119,10 @@ class MemoryBackend:
         self._data[op.key] = _Entry("value", bytes(op.value), self._expiry(op.ttl))
 
     def _add_to_index(self, key: str, members: Iterable[tuple[str, float]]) -> int:
+        members = list(members)
         entry = self._typed(key, "index")
+        if not members:  # Valkey holds no empty containers: an empty add creates nothing
+            return 0
         if entry is None:
             entry = self._data[key] = _Entry("index", {})
         assert isinstance(entry.value, dict)
@@ -136,7 +138,10 @@ class MemoryBackend:
         return removed
 
     def _add_to_set(self, key: str, members: Iterable[str]) -> int:
+        members = list(members)
         entry = self._typed(key, "set")
+        if not members:  # as for indexes: no empty containers
+            return 0
         if entry is None:
             entry = self._data[key] = _Entry("set", set())
         assert isinstance(entry.value, set)
@@ -331,7 +336,7 @@ class MemoryBackend:
                 current = kind_of(key)
                 if current not in (None, wanted):
                     raise BackendError(f"holds a {current}, not a {wanted}; batch not applied", key=key)
-                if isinstance(op, IndexAddOp | SetAddOp):
+                if isinstance(op, IndexAddOp | SetAddOp) and op.members:
                     planned[key] = wanted
 
     def _apply_one(self, op: WriteOp) -> None:

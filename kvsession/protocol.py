@@ -12,7 +12,6 @@ the number of keys it is given. The repository's round-trip budget rests on this
 from __future__ import annotations
 
 import builtins
-
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable

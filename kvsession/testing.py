@@ -8,7 +8,6 @@ count of round trips — the unit of kvsession's performance budget.
 from __future__ import annotations
 
 import builtins
-
 from collections import Counter
 from collections.abc import Mapping, Sequence
 

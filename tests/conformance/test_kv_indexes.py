@@ -1,0 +1,142 @@
+"""Ordered indexes (sorted sets) and set indexes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.conftest import BackendHarness
+
+
+@pytest.fixture
+def ranked(kv: BackendHarness) -> BackendHarness:
+    # Ties at score 1 are broken by member; negative, fractional and huge scores sort numerically.
+    kv.backend.index_add("idx", {"b": 1, "a": 1, "c": 1, "neg": -2.5, "half": 0.5, "big": 1e300, "z": 0})
+    return kv
+
+
+ORDER = ["neg", "z", "half", "a", "b", "c", "big"]
+
+
+def test_missing_index_is_empty(kv: BackendHarness) -> None:
+    assert kv.backend.index_range("nope") == []
+    assert kv.backend.index_range_by_prefix("nope", "a") == []
+    assert kv.backend.index_count("nope") == 0
+    assert kv.backend.index_score("nope", "m") is None
+    assert kv.backend.index_remove("nope", ["m"]) == 0
+
+
+def test_range_orders_by_score_then_member(ranked: BackendHarness) -> None:
+    assert ranked.backend.index_range("idx") == ORDER
+
+
+def test_range_reverse(ranked: BackendHarness) -> None:
+    assert ranked.backend.index_range("idx", reverse=True) == ORDER[::-1]
+
+
+@pytest.mark.parametrize(
+    ("offset", "limit"), [(0, None), (0, 3), (2, 3), (5, None), (5, 10), (7, None), (9, 2), (3, 0), (0, 0)]
+)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_range_offset_and_limit(
+    ranked: BackendHarness, offset: int, limit: int | None, reverse: bool
+) -> None:
+    expected = (ORDER[::-1] if reverse else ORDER)[offset : None if limit is None else offset + limit]
+    assert ranked.backend.index_range("idx", offset=offset, limit=limit, reverse=reverse) == expected
+
+
+def test_add_counts_new_members_and_moves_existing(kv: BackendHarness) -> None:
+    assert kv.backend.index_add("idx", {"a": 1, "b": 2}) == 2
+    assert kv.backend.index_add("idx", {"a": 3, "c": 0}) == 1
+    assert kv.backend.index_range("idx") == ["c", "b", "a"]
+    assert kv.backend.index_score("idx", "a") == 3
+    assert kv.backend.index_add("idx", {}) == 0
+
+
+@pytest.mark.parametrize("score", [0.1, -0.0, 1 / 3, 2**53 + 0.0, 1e-300, float("inf"), float("-inf")])
+def test_scores_round_trip_exactly(kv: BackendHarness, score: float) -> None:
+    kv.backend.index_add("idx", {"m": score})
+    assert kv.backend.index_score("idx", "m") == score
+    assert kv.backend.index_score("idx", "other") is None
+
+
+def test_remove_and_count(ranked: BackendHarness) -> None:
+    assert ranked.backend.index_count("idx") == len(ORDER)
+    assert ranked.backend.index_remove("idx", ["a", "missing", "big"]) == 2
+    assert ranked.backend.index_count("idx") == len(ORDER) - 2
+    assert ranked.backend.index_remove("idx", []) == 0
+
+
+def test_removing_every_member_removes_the_key(kv: BackendHarness) -> None:
+    kv.backend.index_add("idx", {"a": 1})
+    kv.backend.index_remove("idx", ["a"])
+    assert kv.backend.exists("idx") is False
+    assert kv.backend.set("idx", b"now a value", only_if_absent=True) is True
+
+
+PREFIXED = [
+    "a",
+    "ab",
+    "abc",
+    "abd",
+    "a😀",
+    "a中文",
+    "a\u00ff",
+    "b",
+    "😀",
+    "😀x",
+    "😀y",
+    "中",
+    "中文",
+    "中文字",
+    "\U0010ffff",
+]
+
+
+@pytest.fixture
+def lexical(kv: BackendHarness) -> BackendHarness:
+    kv.backend.index_add("lex", dict.fromkeys(PREFIXED, 0.0))
+    return kv
+
+
+@pytest.mark.parametrize(
+    "prefix", ["a", "ab", "abc", "abz", "😀", "中", "中文", "b", "", "\U0010ffff", "zzz"]
+)
+def test_range_by_prefix_is_lexicographic(lexical: BackendHarness, prefix: str) -> None:
+    expected = sorted(m for m in PREFIXED if m.startswith(prefix))
+    assert lexical.backend.index_range_by_prefix("lex", prefix) == expected
+
+
+@pytest.mark.parametrize(("offset", "limit"), [(0, 2), (1, 2), (2, None), (4, 10), (10, None), (0, 0)])
+def test_range_by_prefix_offset_and_limit(lexical: BackendHarness, offset: int, limit: int | None) -> None:
+    matching = sorted(m for m in PREFIXED if m.startswith("a"))
+    expected = matching[offset : None if limit is None else offset + limit]
+    assert lexical.backend.index_range_by_prefix("lex", "a", offset=offset, limit=limit) == expected
+
+
+def test_unicode_members(kv: BackendHarness) -> None:
+    members = {"😀": 3.0, "中文": 1.0, "ünï": 2.0}
+    kv.backend.index_add("idx", members)
+    assert kv.backend.index_range("idx") == ["中文", "ünï", "😀"]
+    assert kv.backend.index_score("idx", "😀") == 3.0
+    kv.backend.set_add("set", list(members))
+    assert kv.backend.set_members("set") == set(members)
+
+
+def test_set_index(kv: BackendHarness) -> None:
+    assert kv.backend.set_members("s") == set()
+    assert kv.backend.set_add("s", ["a", "b"]) == 2
+    assert kv.backend.set_add("s", ["b", "c"]) == 1
+    assert kv.backend.set_members("s") == {"a", "b", "c"}
+    assert kv.backend.set_remove("s", ["a", "missing"]) == 1
+    assert kv.backend.set_members("s") == {"b", "c"}
+    assert kv.backend.set_add("s", []) == 0
+    assert kv.backend.set_remove("s", []) == 0
+
+
+def test_removing_every_set_member_removes_the_key(kv: BackendHarness) -> None:
+    kv.backend.set_add("s", ["a"])
+    assert kv.backend.set_remove("s", ["a"]) == 1
+    assert kv.backend.exists("s") is False

