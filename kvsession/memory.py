@@ -228,10 +228,19 @@ class MemoryBackend:
         self, key: str, *, offset: int = 0, limit: int | None = None, reverse: bool = False
     ) -> list[str]:
         """See :meth:`KeyValueBackend.index_range`."""
+        return [
+            member
+            for member, _ in self.index_range_with_scores(key, offset=offset, limit=limit, reverse=reverse)
+        ]
+
+    def index_range_with_scores(
+        self, key: str, *, offset: int = 0, limit: int | None = None, reverse: bool = False
+    ) -> list[tuple[str, float]]:
+        """See :meth:`KeyValueBackend.index_range_with_scores`."""
         with self._lock:
             ordered = sorted(self._index(key).items(), key=lambda item: (item[1], item[0]), reverse=reverse)
         end = None if limit is None else offset + limit
-        return [member for member, _ in ordered[offset:end]]
+        return ordered[offset:end]
 
     def index_range_by_prefix(
         self, key: str, prefix: str, *, offset: int = 0, limit: int | None = None

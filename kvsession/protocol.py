@@ -190,6 +190,12 @@ class KeyValueBackend(Protocol):
         """
         ...
 
+    def index_range_with_scores(
+        self, key: str, *, offset: int = 0, limit: int | None = None, reverse: bool = False
+    ) -> list[tuple[str, float]]:
+        """Return ``(member, score)`` pairs in the order and window of :meth:`index_range`."""
+        ...
+
     def index_range_by_prefix(
         self, key: str, prefix: str, *, offset: int = 0, limit: int | None = None
     ) -> list[str]:

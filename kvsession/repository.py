@@ -440,10 +440,10 @@ class KVSessionRepository(SessionRepository):
     # -- inspection ---------------------------------------------------------------------------
 
     def list_sessions(self, *, limit: int | None = None, offset: int = 0) -> list[tuple[str, float]]:
-        """Return ``(session_id, updated_at epoch)`` pairs, most recently updated first."""
-        index = self.keys.sessions_index()
-        ids = self.backend.index_range(index, offset=offset, limit=limit, reverse=True)
-        return [(sid, self.backend.index_score(index, sid) or 0.0) for sid in ids]
+        """Return ``(session_id, updated_at epoch)`` pairs, most recently updated first (one round trip)."""
+        return self.backend.index_range_with_scores(
+            self.keys.sessions_index(), offset=offset, limit=limit, reverse=True
+        )
 
     def session_keys(self, session_id: str) -> list[str]:
         """Return every key the session owns (records and indexes), sorted."""
@@ -554,7 +554,7 @@ class KVSessionRepository(SessionRepository):
             owned += [key, self.keys.messages_index(session_id, agent_id)]
         batch.set_add(agents_index, *(agent.agent_id for agent in agents))
         batch.set_add(self.keys.owned_keys(session_id), *owned)
-        self._touch_session(batch, session_id, time.time(), agents_index)
+        self._keep_alive(batch, session_id, agents_index)
         try:
             batch.apply()
         except ConflictError as exc:
@@ -590,7 +590,7 @@ class KVSessionRepository(SessionRepository):
             batch.set(key, encoded, only_if_absent=not replace, ttl=self._record_ttl)
         batch.index_add(index, {str(message_id): message_id for message_id in keys.values()})
         batch.set_add(self.keys.owned_keys(session_id), *keys)
-        self._touch_session(batch, session_id, time.time(), index)
+        self._keep_alive(batch, session_id, index)
         try:
             batch.apply()
         except ConflictError as exc:
@@ -614,7 +614,7 @@ class KVSessionRepository(SessionRepository):
         batch.set(key, self.codec.encode_state(state), only_if_absent=not replace, ttl=self._record_ttl)
         batch.set_add(multi_index, multi_agent_id)
         batch.set_add(self.keys.owned_keys(session_id), key, multi_index)
-        self._touch_session(batch, session_id, time.time(), multi_index)
+        self._keep_alive(batch, session_id, multi_index)
         try:
             batch.apply()
         except ConflictError as exc:
@@ -624,6 +624,14 @@ class KVSessionRepository(SessionRepository):
                     key=key,
                 ) from exc
             raise
+
+    def _keep_alive(self, batch: Batch, session_id: str, *indexes: str) -> None:
+        """Like ``_touch_session`` but without the sessions index: the root, written last, adds it."""
+        record_ttl = self._record_ttl
+        if self.ttl is not None and record_ttl is not None:
+            for index in indexes:
+                batch.expire(index, record_ttl)
+            batch.refresh_ttl(self.keys.owned_keys(session_id), record_ttl, below=self.ttl)
 
     def list_multi_agents(self, session_id: str) -> list[str]:
         """Return the ids of the session's multi-agent states, sorted."""

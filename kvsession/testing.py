@@ -89,6 +89,13 @@ class CountingBackend:
         self.calls["index_range"] += 1
         return self.inner.index_range(key, offset=offset, limit=limit, reverse=reverse)
 
+    def index_range_with_scores(
+        self, key: str, *, offset: int = 0, limit: int | None = None, reverse: bool = False
+    ) -> list[tuple[str, float]]:
+        """Forward ``index_range_with_scores``."""
+        self.calls["index_range_with_scores"] += 1
+        return self.inner.index_range_with_scores(key, offset=offset, limit=limit, reverse=reverse)
+
     def index_range_by_prefix(
         self, key: str, prefix: str, *, offset: int = 0, limit: int | None = None
     ) -> list[str]:

@@ -22,6 +22,7 @@ ORDER = ["neg", "z", "half", "a", "b", "c", "big"]
 
 def test_missing_index_is_empty(kv: BackendHarness) -> None:
     assert kv.backend.index_range("nope") == []
+    assert kv.backend.index_range_with_scores("nope") == []
     assert kv.backend.index_range_by_prefix("nope", "a") == []
     assert kv.backend.index_count("nope") == 0
     assert kv.backend.index_score("nope", "m") is None
@@ -45,6 +46,9 @@ def test_range_offset_and_limit(
 ) -> None:
     expected = (ORDER[::-1] if reverse else ORDER)[offset : None if limit is None else offset + limit]
     assert ranked.backend.index_range("idx", offset=offset, limit=limit, reverse=reverse) == expected
+    with_scores = ranked.backend.index_range_with_scores("idx", offset=offset, limit=limit, reverse=reverse)
+    assert [member for member, _ in with_scores] == expected
+    assert all(ranked.backend.index_score("idx", member) == score for member, score in with_scores)
 
 
 def test_add_counts_new_members_and_moves_existing(kv: BackendHarness) -> None:

@@ -279,6 +279,31 @@ class ValkeyBackend:
             args.append("REV")
         return self._members(key, self._command(key, *args))
 
+    def index_range_with_scores(
+        self, key: str, *, offset: int = 0, limit: int | None = None, reverse: bool = False
+    ) -> list[tuple[str, float]]:
+        """See :meth:`KeyValueBackend.index_range_with_scores` (``ZRANGE ... WITHSCORES``).
+
+        Raises:
+            ValueError: ``offset`` or ``limit`` is negative.
+        """
+        _check_window(offset, limit)
+        if limit == 0:
+            self._check_kind(key, "ZCARD")
+            return []
+        stop = -1 if limit is None else offset + limit - 1
+        args: list[str | int] = ["ZRANGE", key, offset, stop]
+        if reverse:
+            args.append("REV")
+        reply = self._command(key, *args, "WITHSCORES")
+        items = list(reply or ())
+        # RESP2 answers a flat [member, score, ...]; RESP3 answers [[member, score], ...].
+        pairs = (
+            items if items and isinstance(items[0], list) else list(zip(items[::2], items[1::2], strict=True))
+        )
+        members = self._members(key, [member for member, _ in pairs])
+        return [(member, float(score)) for member, (_, score) in zip(members, pairs, strict=True)]
+
     def index_range_by_prefix(
         self, key: str, prefix: str, *, offset: int = 0, limit: int | None = None
     ) -> list[str]:
