@@ -492,15 +492,17 @@ class KVSessionRepository(SessionRepository):
             self._agent_created_at[(session_id, agent_id)] = created_at
 
     # =========================================================================================
-    # Bulk writes for tools (added for the command line: `kvsession import` / `migrate`).
+    # Bulk writes and one listing for tools (added for the command line: `kvsession import`,
+    # `migrate`, `show`, `recode`).
     #
-    # They store records *as given* (timestamps kept) with every index the create_* methods
-    # maintain, many records per atomic batch. They never clear leftovers, so a tool writes a
-    # session's agents, messages and multi-agent states first and its root last: until the root
-    # exists the session does not exist (restore rule), so a half-done import stays invisible
-    # and is redone from scratch by the next run. ``replace=True`` overwrites whatever the key
-    # holds, of any type, in the same atomic step (used to rewrite another package's records
-    # in place); otherwise an existing record fails the whole batch.
+    # The put_* methods store records *as given* (timestamps kept) with every index the create_*
+    # methods maintain, many records per atomic batch. They never clear leftovers, and only
+    # put_session adds the session to the sessions index, so a tool writes a session's agents,
+    # messages and multi-agent states first and its root last: until the root exists the session
+    # does not exist (restore rule), so a half-done import stays invisible and is redone from
+    # scratch by the next run. ``replace=True`` overwrites whatever the key holds, of any type,
+    # in the same atomic step (used to rewrite another package's records in place); otherwise an
+    # existing record fails the whole batch.
     # =========================================================================================
 
     def put_session(self, session: StrandsSession, *, replace: bool = False) -> None:
@@ -521,7 +523,7 @@ class KVSessionRepository(SessionRepository):
         root = self.keys.session(session_id)
         owned = self.keys.owned_keys(session_id)
         batch = Batch(self.backend)
-        batch.set(root, self.codec.encode_session(session), only_if_absent=not replace, ttl=self._record_ttl)
+        self._put_value(batch, root, self.codec.encode_session(session), replace)
         batch.set_add(owned, root)
         batch.index_add(self.keys.sessions_index(), {session_id: _epoch(session.updated_at)})
         record_ttl = self._record_ttl
@@ -550,7 +552,7 @@ class KVSessionRepository(SessionRepository):
         for agent in agents:
             agent_id = validate_id("agent_id", agent.agent_id)
             key = self.keys.agent(session_id, agent_id)
-            batch.set(key, self.codec.encode_agent(agent), only_if_absent=not replace, ttl=self._record_ttl)
+            self._put_value(batch, key, self.codec.encode_agent(agent), replace)
             owned += [key, self.keys.messages_index(session_id, agent_id)]
         batch.set_add(agents_index, *(agent.agent_id for agent in agents))
         batch.set_add(self.keys.owned_keys(session_id), *owned)
@@ -586,8 +588,7 @@ class KVSessionRepository(SessionRepository):
             message_id = validate_message_id(message.message_id)
             key = self.keys.message(session_id, agent_id, message_id)
             keys[key] = message_id
-            encoded = self.codec.encode_message(message)
-            batch.set(key, encoded, only_if_absent=not replace, ttl=self._record_ttl)
+            self._put_value(batch, key, self.codec.encode_message(message), replace)
         batch.index_add(index, {str(message_id): message_id for message_id in keys.values()})
         batch.set_add(self.keys.owned_keys(session_id), *keys)
         self._keep_alive(batch, session_id, index)
@@ -611,7 +612,7 @@ class KVSessionRepository(SessionRepository):
         key = self.keys.multi_agent(session_id, multi_agent_id)
         multi_index = self.keys.multi_agents_index(session_id)
         batch = Batch(self.backend)
-        batch.set(key, self.codec.encode_state(state), only_if_absent=not replace, ttl=self._record_ttl)
+        self._put_value(batch, key, self.codec.encode_state(state), replace)
         batch.set_add(multi_index, multi_agent_id)
         batch.set_add(self.keys.owned_keys(session_id), key, multi_index)
         self._keep_alive(batch, session_id, multi_index)
@@ -624,6 +625,13 @@ class KVSessionRepository(SessionRepository):
                     key=key,
                 ) from exc
             raise
+
+    def _put_value(self, batch: Batch, key: str, value: bytes, replace: bool) -> None:
+        if replace:
+            # DEL then SET in one atomic batch replaces a value of any type (e.g. the reference
+            # package's RedisJSON document) without asking the server what the key holds.
+            batch.delete(key)
+        batch.set(key, value, only_if_absent=not replace, ttl=self._record_ttl)
 
     def _keep_alive(self, batch: Batch, session_id: str, *indexes: str) -> None:
         """Like ``_touch_session`` but without the sessions index: the root, written last, adds it."""
