@@ -144,3 +144,18 @@ def test_backends_satisfy_the_protocol() -> None:
     fake_backend: KeyValueBackend = FakeRedisBackend()
     assert isinstance(valkey_backend, KeyValueBackend)
     assert isinstance(fake_backend, KeyValueBackend)
+
+
+def test_memory_usage_and_compare_and_set_on_a_real_server(valkey_url: str) -> None:
+    """The tool-only extras (``kvsession stats`` / ``recode``), on the real server."""
+    backend = ValkeyBackend(url=valkey_url)
+    backend.set("a", b"x" * 1000, ttl=60)
+    backend.set("b", b"old")
+    sizes = backend.memory_usage(["a", "b", "missing"])
+    assert sizes[0] is not None and sizes[0] >= 1000
+    assert sizes[1] is not None and sizes[2] is None
+    assert backend.compare_and_set([("a", b"x" * 1000, b"new-a"), ("b", b"stale", b"new-b")]) == 1
+    assert backend.get("a") == b"new-a" and backend.get("b") == b"old"
+    ttl_left = backend.ttl("a")
+    assert ttl_left is not None and ttl_left > 50  # KEEPTTL
+    backend.close()

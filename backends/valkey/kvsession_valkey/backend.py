@@ -24,7 +24,13 @@ from valkey.retry import Retry
 from kvsession.config import BackendConfig, convert_options, parse_url, resolve_url
 from kvsession.errors import BackendError, BackendUnavailable, ConflictError, ValueTooLargeError
 from kvsession.protocol import RefreshTtlOp, SetAddOp, SetOp, SetRemoveOp, WriteOp
-from kvsession_valkey.scripts import BATCH_SCRIPT, encode_batch, encode_score, ttl_to_ms
+from kvsession_valkey.scripts import (
+    BATCH_SCRIPT,
+    COMPARE_AND_SET_SCRIPT,
+    encode_batch,
+    encode_score,
+    ttl_to_ms,
+)
 
 __all__ = ["DEFAULT_MAX_VALUE_BYTES", "ValkeyBackend"]
 
@@ -35,7 +41,9 @@ DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024
 
 _TLS_SCHEMES = frozenset({"valkeys"})
 
-_SCRIPT_SHA = hashlib.sha1(BATCH_SCRIPT.encode()).hexdigest()
+_SCRIPT_SHAS = {
+    script: hashlib.sha1(script.encode()).hexdigest() for script in (BATCH_SCRIPT, COMPARE_AND_SET_SCRIPT)
+}
 
 _B = TypeVar("_B", bound="ValkeyBackend")
 
@@ -396,13 +404,20 @@ class ValkeyBackend:
         keys, args = encode_batch(ops)
         first = keys[0] if keys else None
         logger.debug("key=<%s>, ops=<%d>, keys=<%d> | applying batch", first, len(ops), len(keys))
-        try:
-            reply = self._command(first, "EVALSHA", _SCRIPT_SHA, len(keys), *keys, *args, count=len(keys))
-        except NoScriptError:
-            logger.debug("key=<%s> | batch script not cached on the server, sending it", first)
-            reply = self._command(first, "EVAL", BATCH_SCRIPT, len(keys), *keys, *args, count=len(keys))
+        reply = self._run_script(BATCH_SCRIPT, keys, args)
         if isinstance(reply, list):
             self._raise_rejection(ops, reply)
+
+    def _run_script(self, script: str, keys: Sequence[str], args: Sequence[str | bytes]) -> Reply:
+        """``EVALSHA`` one of our scripts; if the server has not cached it yet, ``EVAL`` it once."""
+        first = keys[0] if keys else None
+        try:
+            return self._command(
+                first, "EVALSHA", _SCRIPT_SHAS[script], len(keys), *keys, *args, count=len(keys)
+            )
+        except NoScriptError:
+            logger.debug("key=<%s> | script not cached on the server, sending it", first)
+            return self._command(first, "EVAL", script, len(keys), *keys, *args, count=len(keys))
 
     def _raise_rejection(self, ops: Sequence[WriteOp], reply: list[Any]) -> None:
         reason, number, detail = (_text(part) for part in reply)
@@ -415,6 +430,45 @@ class ValkeyBackend:
             raise ConflictError("only-if-present: key is missing; batch not applied", key=key)
         wanted = "set" if isinstance(op, SetAddOp | SetRemoveOp | RefreshTtlOp) else "index"
         raise BackendError(f"holds a {detail}, not a {wanted}; batch not applied", key=key)
+
+    # -- Valkey-only extras, for tools (the command line) ---------------------------------------
+
+    def memory_usage(self, keys: Sequence[str]) -> list[int | None]:
+        """Return the bytes each key takes on the server (``MEMORY USAGE``), in one round trip.
+
+        ``None`` for a missing key.
+
+        Raises:
+            BackendError: The server does not answer ``MEMORY USAGE`` (fakeredis does not).
+        """
+        if not keys:
+            return []
+        if self._closed:
+            raise BackendUnavailable(f"the backend for {self._where} is closed", key=keys[0])
+        pipe = self._client.pipeline(transaction=False)
+        for key in keys:
+            pipe.execute_command("MEMORY", "USAGE", key)  # type: ignore[no-untyped-call]
+        with self._errors(keys[0], len(keys)):
+            replies = pipe.execute()  # type: ignore[no-untyped-call]
+        return [None if reply is None else int(reply) for reply in replies]
+
+    def compare_and_set(self, changes: Sequence[tuple[str, bytes, bytes]]) -> int:
+        """Replace values that still hold what was read, keeping their ttl; one atomic round trip.
+
+        Args:
+            changes: ``(key, value read, new value)`` triples.
+
+        Returns:
+            How many values were replaced (the others changed or vanished meanwhile).
+        """
+        if not changes:
+            return 0
+        for key, _, new in changes:
+            self._check_size(key, new)
+        args: list[str | bytes] = []
+        for _, old, new in changes:
+            args += [old, new]
+        return int(self._run_script(COMPARE_AND_SET_SCRIPT, [key for key, _, _ in changes], args))
 
     # -- lifecycle ------------------------------------------------------------------------------
 

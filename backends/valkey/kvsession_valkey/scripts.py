@@ -56,7 +56,20 @@ from kvsession.protocol import (
     WriteOp,
 )
 
-__all__ = ["BATCH_SCRIPT", "encode_batch", "encode_score", "ttl_to_ms"]
+__all__ = ["BATCH_SCRIPT", "COMPARE_AND_SET_SCRIPT", "encode_batch", "encode_score", "ttl_to_ms"]
+
+COMPARE_AND_SET_SCRIPT = """
+-- Replace each KEYS[i] only if it still holds ARGV[2i-1], keeping its expiry: a record
+-- rewritten or deleted by a live writer between a tool's read and its write is left alone.
+local done = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[2 * i - 1] then
+    redis.call('SET', KEYS[i], ARGV[2 * i], 'KEEPTTL')
+    done = done + 1
+  end
+end
+return done
+"""
 
 BATCH_SCRIPT = """
 -- kvsession atomic batch: check every op first, write only if all checks pass.
