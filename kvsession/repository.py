@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -60,16 +60,30 @@ if TYPE_CHECKING:
     from strands.multiagent.base import MultiAgentBase
     from strands.types.session import Session as StrandsSession
 
-__all__ = ["KVSessionRepository"]
+__all__ = ["TTL_SLACK", "KVSessionRepository"]
 
 logger = logging.getLogger(__name__)
 
 TTL_SLACK = 0.2
 """Extra lifetime, as a fraction of ``ttl``, that lets the group refresh run only now and then."""
 
+ConflictHandler = Callable[[str], Exception | None]
+"""Maps the key whose condition failed in a batch to the error to raise (``None``: re-raise)."""
+
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+
+
+def _epoch(iso: str) -> float:
+    """Seconds since the epoch of an ISO-8601 time (naive means UTC); now if it cannot be parsed."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return time.time()
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 class KVSessionRepository(SessionRepository):
@@ -121,19 +135,12 @@ class KVSessionRepository(SessionRepository):
         root = self.keys.session(session_id)
         owned = self.keys.owned_keys(session_id)
         leftovers = self.backend.set_members(owned)
-        now = time.time()
         batch = Batch(self.backend)
-        batch.delete(*sorted(leftovers - {root}))
-        batch.delete(owned)
+        batch.delete(*sorted(leftovers - {root}), owned)
         batch.set(root, self.codec.encode_session(record), only_if_absent=True, ttl=self._record_ttl)
         batch.set_add(owned, root)
-        self._touch_session(batch, session_id, now)
-        try:
-            batch.apply()
-        except ConflictError as exc:
-            if exc.key == root:
-                raise SessionExistsError(session_id, root) from exc
-            raise
+        self._touch_session(batch, session_id)
+        self._apply(batch, lambda key: SessionExistsError(session_id, root) if key == root else None)
         logger.debug("session_id=<%s>, leftovers=<%d> | created session", session_id, len(leftovers))
         return record
 
@@ -161,11 +168,10 @@ class KVSessionRepository(SessionRepository):
         root = self.keys.session(session_id)
         now = time.time()
         session.updated_at = _iso(now)
-        batch = Batch(self.backend).set(
-            root, self.codec.encode_session(session), only_if_present=True, ttl=self._record_ttl
-        )
-        self._touch_session(batch, session_id, now)
-        self._apply_or_not_found(batch, root, f"session_id=<{session_id}> | session does not exist")
+        batch = Batch(self.backend)
+        batch.set(root, self.codec.encode_session(session), only_if_present=True, ttl=self._record_ttl)
+        self._touch_session(batch, session_id, now=now)
+        self._apply(batch, self._not_found(root, f"session_id=<{session_id}> | session does not exist"))
 
     def delete_session(self, session_id: str, **kwargs: Any) -> None:
         """Delete the session and every key it owns, atomically.
@@ -191,28 +197,11 @@ class KVSessionRepository(SessionRepository):
     def create_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
         """Create an agent record; raise :class:`RecordExistsError` if the agent exists."""
         session_id = validate_id("session_id", session_id)
-        agent_id = validate_id("agent_id", session_agent.agent_id)
-        key = self.keys.agent(session_id, agent_id)
-        now = time.time()
         batch = Batch(self.backend)
-        batch.set(key, self.codec.encode_agent(session_agent), only_if_absent=True, ttl=self._record_ttl)
-        batch.set_add(self.keys.agents_index(session_id), agent_id)
-        batch.set_add(
-            self.keys.owned_keys(session_id),
-            key,
-            self.keys.agents_index(session_id),
-            self.keys.messages_index(session_id, agent_id),
-        )
-        self._touch_session(batch, session_id, now, self.keys.agents_index(session_id))
-        try:
-            batch.apply()
-        except ConflictError as exc:
-            if exc.key == key:
-                raise RecordExistsError(
-                    f"session_id=<{session_id}>, agent_id=<{agent_id}> | agent already exists", key=key
-                ) from exc
-            raise
-        self._remember_agent(session_id, agent_id, session_agent.created_at)
+        keys = self._queue_agents(batch, session_id, [session_agent], replace=False)
+        self._mark_updated(batch, session_id)
+        self._apply(batch, self._agent_exists(session_id, keys))
+        self._remember_agent(session_id, session_agent.agent_id, session_agent.created_at)
 
     def read_agent(self, session_id: str, agent_id: str, **kwargs: Any) -> SessionAgent | None:
         """Return the agent record, or ``None``."""
@@ -236,25 +225,21 @@ class KVSessionRepository(SessionRepository):
         session_id = validate_id("session_id", session_id)
         agent_id = validate_id("agent_id", session_agent.agent_id)
         key = self.keys.agent(session_id, agent_id)
+        missing = f"session_id=<{session_id}>, agent_id=<{agent_id}> | agent does not exist"
         with self._lock:
             created_at = self._agent_created_at.get((session_id, agent_id))
         if created_at is None:
             stored = self.read_agent(session_id, agent_id)
             if stored is None:
-                raise NotFoundError(
-                    f"session_id=<{session_id}>, agent_id=<{agent_id}> | agent does not exist", key=key
-                )
+                raise NotFoundError(missing, key=key)
             created_at = stored.created_at
         now = time.time()
         session_agent.created_at = created_at
         session_agent.updated_at = _iso(now)
-        batch = Batch(self.backend).set(
-            key, self.codec.encode_agent(session_agent), only_if_present=True, ttl=self._record_ttl
-        )
-        self._touch_session(batch, session_id, now)
-        self._apply_or_not_found(
-            batch, key, f"session_id=<{session_id}>, agent_id=<{agent_id}> | agent does not exist"
-        )
+        batch = Batch(self.backend)
+        batch.set(key, self.codec.encode_agent(session_agent), only_if_present=True, ttl=self._record_ttl)
+        self._touch_session(batch, session_id, now=now)
+        self._apply(batch, self._not_found(key, missing))
 
     def list_agents(self, session_id: str) -> list[str]:
         """Return the ids of the session's agents, sorted."""
@@ -274,20 +259,10 @@ class KVSessionRepository(SessionRepository):
         """
         session_id = validate_id("session_id", session_id)
         agent_id = validate_id("agent_id", agent_id)
-        message_id = validate_message_id(session_message.message_id)
-        key = self.keys.message(session_id, agent_id, message_id)
         batch = Batch(self.backend)
-        index = self.keys.messages_index(session_id, agent_id)
-        batch.set(key, self.codec.encode_message(session_message), only_if_absent=True, ttl=self._record_ttl)
-        batch.index_add(index, {str(message_id): message_id})
-        batch.set_add(self.keys.owned_keys(session_id), key)
-        self._touch_session(batch, session_id, time.time(), index)
-        try:
-            batch.apply()
-        except ConflictError as exc:
-            if exc.key == key:
-                raise MessageExistsError(session_id, agent_id, message_id, key) from exc
-            raise
+        keys = self._queue_messages(batch, session_id, agent_id, [session_message], replace=False)
+        self._mark_updated(batch, session_id)
+        self._apply(batch, self._message_exists(session_id, agent_id, keys))
 
     def read_message(
         self, session_id: str, agent_id: str, message_id: int, **kwargs: Any
@@ -320,16 +295,11 @@ class KVSessionRepository(SessionRepository):
         key = self.keys.message(session_id, agent_id, message_id)
         now = time.time()
         session_message.updated_at = _iso(now)
-        batch = Batch(self.backend).set(
-            key, self.codec.encode_message(session_message), only_if_present=True, ttl=self._record_ttl
-        )
-        self._touch_session(batch, session_id, now)
-        self._apply_or_not_found(
-            batch,
-            key,
-            f"session_id=<{session_id}>, agent_id=<{agent_id}>, message_id=<{message_id}> | "
-            "message does not exist",
-        )
+        batch = Batch(self.backend)
+        batch.set(key, self.codec.encode_message(session_message), only_if_present=True, ttl=self._record_ttl)
+        self._touch_session(batch, session_id, now=now)
+        missing = f"session_id=<{session_id}>, agent_id=<{agent_id}>, message_id=<{message_id}> | "
+        self._apply(batch, self._not_found(key, missing + "message does not exist"))
 
     def list_messages(
         self,
@@ -382,37 +352,26 @@ class KVSessionRepository(SessionRepository):
     # -- multi-agent --------------------------------------------------------------------------
 
     def create_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
-        """Store a multi-agent orchestrator's state (``serialize_state()``)."""
+        """Store a multi-agent orchestrator's state (``serialize_state()``).
+
+        Raises:
+            RecordExistsError: State for this multi-agent id exists; nothing was written.
+        """
         session_id = validate_id("session_id", session_id)
-        multi_agent_id = validate_id("multi_agent_id", multi_agent.id)
-        key = self.keys.multi_agent(session_id, multi_agent_id)
         batch = Batch(self.backend)
-        batch.set(
-            key,
-            self.codec.encode_state(multi_agent.serialize_state()),
-            only_if_absent=True,
-            ttl=self._record_ttl,
-        )
-        batch.set_add(self.keys.multi_agents_index(session_id), multi_agent_id)
-        batch.set_add(self.keys.owned_keys(session_id), key, self.keys.multi_agents_index(session_id))
-        self._touch_session(batch, session_id, time.time(), self.keys.multi_agents_index(session_id))
-        try:
-            batch.apply()
-        except ConflictError as exc:
-            if exc.key == key:
-                raise RecordExistsError(
-                    f"session_id=<{session_id}>, multi_agent_id=<{multi_agent_id}> | multi-agent exists",
-                    key=key,
-                ) from exc
-            raise
+        key = self._queue_multi_agent(batch, session_id, multi_agent.id, multi_agent.serialize_state(), False)
+        self._mark_updated(batch, session_id)
+        self._apply(batch, self._multi_agent_exists(session_id, multi_agent.id, key))
 
     def read_multi_agent(self, session_id: str, multi_agent_id: str, **kwargs: Any) -> dict[str, Any] | None:
         """Return a multi-agent state dict, or ``None``."""
-        key = self.keys.multi_agent(
-            validate_id("session_id", session_id), validate_id("multi_agent_id", multi_agent_id)
-        )
+        session_id = validate_id("session_id", session_id)
+        key = self.keys.multi_agent(session_id, validate_id("multi_agent_id", multi_agent_id))
         data = self.backend.get(key)
-        return None if data is None else self.codec.decode_state(data, key=key)
+        if data is None:
+            return None
+        self._touch_on_read(session_id)
+        return self.codec.decode_state(data, key=key)
 
     def update_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
         """Rewrite a multi-agent state.
@@ -423,19 +382,16 @@ class KVSessionRepository(SessionRepository):
         session_id = validate_id("session_id", session_id)
         multi_agent_id = validate_id("multi_agent_id", multi_agent.id)
         key = self.keys.multi_agent(session_id, multi_agent_id)
-        batch = Batch(self.backend)
-        batch.set(
-            key,
-            self.codec.encode_state(multi_agent.serialize_state()),
-            only_if_present=True,
-            ttl=self._record_ttl,
-        )
-        self._touch_session(batch, session_id, time.time())
-        self._apply_or_not_found(
-            batch,
-            key,
-            f"session_id=<{session_id}>, multi_agent_id=<{multi_agent_id}> | multi-agent does not exist",
-        )
+        state = self.codec.encode_state(multi_agent.serialize_state())
+        batch = Batch(self.backend).set(key, state, only_if_present=True, ttl=self._record_ttl)
+        self._touch_session(batch, session_id)
+        missing = f"session_id=<{session_id}>, multi_agent_id=<{multi_agent_id}> | multi-agent does not exist"
+        self._apply(batch, self._not_found(key, missing))
+
+    def list_multi_agents(self, session_id: str) -> list[str]:
+        """Return the ids of the session's multi-agent states, sorted."""
+        session_id = validate_id("session_id", session_id)
+        return sorted(self.backend.set_members(self.keys.multi_agents_index(session_id)))
 
     # -- inspection ---------------------------------------------------------------------------
 
@@ -452,48 +408,7 @@ class KVSessionRepository(SessionRepository):
         keys = self.backend.set_members(owned)
         return sorted(keys | {owned}) if keys else []
 
-    # -- internals ----------------------------------------------------------------------------
-
-    @property
-    def _record_ttl(self) -> float | None:
-        return None if self.ttl is None else self.ttl * (1 + TTL_SLACK)
-
-    def _touch_session(self, batch: Batch, session_id: str, now: float, *indexes: str) -> None:
-        """Queue the session's ``updated_at`` and, with a ttl, keep the session alive.
-
-        ``indexes`` are index keys this batch adds to; they get a fresh expiry because one may
-        have just been created (the group refresh, not due yet, would not cover it).
-        """
-        batch.index_add(self.keys.sessions_index(), {session_id: now})
-        record_ttl = self._record_ttl
-        if self.ttl is not None and record_ttl is not None:
-            for index in indexes:
-                batch.expire(index, record_ttl)
-            batch.refresh_ttl(self.keys.owned_keys(session_id), record_ttl, below=self.ttl)
-
-    def _touch_on_read(self, session_id: str) -> None:
-        """With ``touch_on_read``, keep the session alive on a read (one extra round trip)."""
-        record_ttl = self._record_ttl
-        if self.ttl is not None and record_ttl is not None and self.touch_on_read:
-            Batch(self.backend).refresh_ttl(
-                self.keys.owned_keys(session_id), record_ttl, below=self.ttl
-            ).apply()
-
-    def _apply_or_not_found(self, batch: Batch, key: str, message: str) -> None:
-        try:
-            batch.apply()
-        except ConflictError as exc:
-            if exc.key == key:
-                raise NotFoundError(message, key=key) from exc
-            raise
-
-    def _remember_agent(self, session_id: str, agent_id: str, created_at: str) -> None:
-        with self._lock:
-            self._agent_created_at[(session_id, agent_id)] = created_at
-
-    # =========================================================================================
-    # Bulk writes and one listing for tools (added for the command line: `kvsession import`,
-    # `migrate`, `show`, `recode`).
+    # -- bulk writes, for tools (`kvsession import`, `migrate`) --------------------------------
     #
     # The put_* methods store records *as given* (timestamps kept) with every index the create_*
     # methods maintain, many records per atomic batch. They never clear leftovers, and only
@@ -503,7 +418,6 @@ class KVSessionRepository(SessionRepository):
     # scratch by the next run. ``replace=True`` overwrites whatever the key holds, of any type,
     # in the same atomic step (used to rewrite another package's records in place); otherwise an
     # existing record fails the whole batch.
-    # =========================================================================================
 
     def put_session(self, session: StrandsSession, *, replace: bool = False) -> None:
         """Write a session record as given; its ``updated_at`` becomes the sessions-index score.
@@ -530,12 +444,7 @@ class KVSessionRepository(SessionRepository):
         if record_ttl is not None:
             # ``below`` above the ttl makes the group refresh due now: every key gets the root's expiry.
             batch.refresh_ttl(owned, record_ttl, below=2 * record_ttl)
-        try:
-            batch.apply()
-        except ConflictError as exc:
-            if exc.key == root:
-                raise SessionExistsError(session_id, root) from exc
-            raise
+        self._apply(batch, lambda key: SessionExistsError(session_id, root) if key == root else None)
 
     def put_agents(self, session_id: str, agents: Sequence[SessionAgent], *, replace: bool = False) -> None:
         """Write agent records as given, with the agents index, in one atomic batch.
@@ -546,25 +455,9 @@ class KVSessionRepository(SessionRepository):
         session_id = validate_id("session_id", session_id)
         if not agents:
             return
-        agents_index = self.keys.agents_index(session_id)
         batch = Batch(self.backend)
-        owned: list[str] = [agents_index]
-        for agent in agents:
-            agent_id = validate_id("agent_id", agent.agent_id)
-            key = self.keys.agent(session_id, agent_id)
-            self._put_value(batch, key, self.codec.encode_agent(agent), replace)
-            owned += [key, self.keys.messages_index(session_id, agent_id)]
-        batch.set_add(agents_index, *(agent.agent_id for agent in agents))
-        batch.set_add(self.keys.owned_keys(session_id), *owned)
-        self._keep_alive(batch, session_id, agents_index)
-        try:
-            batch.apply()
-        except ConflictError as exc:
-            if exc.key in owned:
-                raise RecordExistsError(
-                    f"session_id=<{session_id}> | agent already exists", key=exc.key
-                ) from exc
-            raise
+        keys = self._queue_agents(batch, session_id, agents, replace=replace)
+        self._apply(batch, self._agent_exists(session_id, keys))
         for agent in agents:
             self._remember_agent(session_id, agent.agent_id, agent.created_at)
 
@@ -581,23 +474,9 @@ class KVSessionRepository(SessionRepository):
         agent_id = validate_id("agent_id", agent_id)
         if not messages:
             return
-        index = self.keys.messages_index(session_id, agent_id)
         batch = Batch(self.backend)
-        keys: dict[str, int] = {}
-        for message in messages:
-            message_id = validate_message_id(message.message_id)
-            key = self.keys.message(session_id, agent_id, message_id)
-            keys[key] = message_id
-            self._put_value(batch, key, self.codec.encode_message(message), replace)
-        batch.index_add(index, {str(message_id): message_id for message_id in keys.values()})
-        batch.set_add(self.keys.owned_keys(session_id), *keys)
-        self._keep_alive(batch, session_id, index)
-        try:
-            batch.apply()
-        except ConflictError as exc:
-            if exc.key is not None and exc.key in keys:
-                raise MessageExistsError(session_id, agent_id, keys[exc.key], exc.key) from exc
-            raise
+        keys = self._queue_messages(batch, session_id, agent_id, messages, replace=replace)
+        self._apply(batch, self._message_exists(session_id, agent_id, keys))
 
     def put_multi_agent_state(
         self, session_id: str, multi_agent_id: str, state: dict[str, Any], *, replace: bool = False
@@ -608,51 +487,146 @@ class KVSessionRepository(SessionRepository):
             RecordExistsError: ``replace`` is false and the state exists; nothing was written.
         """
         session_id = validate_id("session_id", session_id)
+        batch = Batch(self.backend)
+        key = self._queue_multi_agent(batch, session_id, multi_agent_id, state, replace)
+        self._apply(batch, self._multi_agent_exists(session_id, multi_agent_id, key))
+
+    # -- internals: what a write queues --------------------------------------------------------
+
+    def _queue_agents(
+        self, batch: Batch, session_id: str, agents: Sequence[SessionAgent], *, replace: bool
+    ) -> dict[str, str]:
+        """Queue agent records and their indexes; return ``{key: agent_id}``."""
+        agents_index = self.keys.agents_index(session_id)
+        keys: dict[str, str] = {}
+        for agent in agents:
+            agent_id = validate_id("agent_id", agent.agent_id)
+            key = self.keys.agent(session_id, agent_id)
+            keys[key] = agent_id
+            self._put_value(batch, key, self.codec.encode_agent(agent), replace)
+        batch.set_add(agents_index, *keys.values())
+        message_indexes = [self.keys.messages_index(session_id, agent_id) for agent_id in keys.values()]
+        batch.set_add(self.keys.owned_keys(session_id), *keys, agents_index, *message_indexes)
+        self._keep_alive(batch, session_id, agents_index)
+        return keys
+
+    def _queue_messages(
+        self,
+        batch: Batch,
+        session_id: str,
+        agent_id: str,
+        messages: Sequence[SessionMessage],
+        *,
+        replace: bool,
+    ) -> dict[str, int]:
+        """Queue message records and their index entries; return ``{key: message_id}``."""
+        index = self.keys.messages_index(session_id, agent_id)
+        keys: dict[str, int] = {}
+        for message in messages:
+            message_id = validate_message_id(message.message_id)
+            key = self.keys.message(session_id, agent_id, message_id)
+            keys[key] = message_id
+            self._put_value(batch, key, self.codec.encode_message(message), replace)
+        batch.index_add(index, {str(message_id): message_id for message_id in keys.values()})
+        batch.set_add(self.keys.owned_keys(session_id), *keys)
+        self._keep_alive(batch, session_id, index)
+        return keys
+
+    def _queue_multi_agent(
+        self, batch: Batch, session_id: str, multi_agent_id: str, state: dict[str, Any], replace: bool
+    ) -> str:
+        """Queue a multi-agent state record and its index entry; return its key."""
         multi_agent_id = validate_id("multi_agent_id", multi_agent_id)
         key = self.keys.multi_agent(session_id, multi_agent_id)
         multi_index = self.keys.multi_agents_index(session_id)
-        batch = Batch(self.backend)
         self._put_value(batch, key, self.codec.encode_state(state), replace)
         batch.set_add(multi_index, multi_agent_id)
         batch.set_add(self.keys.owned_keys(session_id), key, multi_index)
         self._keep_alive(batch, session_id, multi_index)
-        try:
-            batch.apply()
-        except ConflictError as exc:
-            if exc.key == key:
-                raise RecordExistsError(
-                    f"session_id=<{session_id}>, multi_agent_id=<{multi_agent_id}> | multi-agent exists",
-                    key=key,
-                ) from exc
-            raise
+        return key
 
     def _put_value(self, batch: Batch, key: str, value: bytes, replace: bool) -> None:
+        """Queue a create (only-if-absent), or with ``replace`` an overwrite of any kind."""
         if replace:
             # DEL then SET in one atomic batch replaces a value of any type (e.g. the reference
             # package's RedisJSON document) without asking the server what the key holds.
             batch.delete(key)
         batch.set(key, value, only_if_absent=not replace, ttl=self._record_ttl)
 
+    # -- internals: expiry and updated_at ------------------------------------------------------
+
+    @property
+    def _record_ttl(self) -> float | None:
+        return None if self.ttl is None else self.ttl * (1 + TTL_SLACK)
+
+    def _mark_updated(self, batch: Batch, session_id: str, *, now: float | None = None) -> None:
+        """Queue the session's ``updated_at``: its score in the sessions index."""
+        batch.index_add(self.keys.sessions_index(), {session_id: time.time() if now is None else now})
+
+    def _touch_session(self, batch: Batch, session_id: str, *, now: float | None = None) -> None:
+        """Queue the session's ``updated_at`` and keep the session alive."""
+        self._mark_updated(batch, session_id, now=now)
+        self._keep_alive(batch, session_id)
+
     def _keep_alive(self, batch: Batch, session_id: str, *indexes: str) -> None:
-        """Like ``_touch_session`` but without the sessions index: the root, written last, adds it."""
+        """With a ttl, queue the session's group refresh (runs only when due).
+
+        ``indexes`` are index keys this batch adds to; they get a fresh expiry because one may
+        have just been created and the group refresh, not due yet, would not cover it.
+        """
         record_ttl = self._record_ttl
-        if self.ttl is not None and record_ttl is not None:
-            for index in indexes:
-                batch.expire(index, record_ttl)
-            batch.refresh_ttl(self.keys.owned_keys(session_id), record_ttl, below=self.ttl)
+        if self.ttl is None or record_ttl is None:
+            return
+        for index in indexes:
+            batch.expire(index, record_ttl)
+        batch.refresh_ttl(self.keys.owned_keys(session_id), record_ttl, below=self.ttl)
 
-    def list_multi_agents(self, session_id: str) -> list[str]:
-        """Return the ids of the session's multi-agent states, sorted."""
-        session_id = validate_id("session_id", session_id)
-        return sorted(self.backend.set_members(self.keys.multi_agents_index(session_id)))
+    def _touch_on_read(self, session_id: str) -> None:
+        """With ``touch_on_read``, keep the session alive on a read (one extra round trip)."""
+        record_ttl = self._record_ttl
+        if self.ttl is not None and record_ttl is not None and self.touch_on_read:
+            Batch(self.backend).refresh_ttl(
+                self.keys.owned_keys(session_id), record_ttl, below=self.ttl
+            ).apply()
 
+    # -- internals: errors ---------------------------------------------------------------------
 
-def _epoch(iso: str) -> float:
-    """Seconds since the epoch of an ISO-8601 time (naive means UTC); now if it cannot be parsed."""
-    try:
-        moment = datetime.fromisoformat(iso)
-    except (TypeError, ValueError):
-        return time.time()
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.timestamp()
+    def _apply(self, batch: Batch, on_conflict: ConflictHandler) -> None:
+        """Apply ``batch``; a failed condition raises what ``on_conflict`` maps its key to."""
+        try:
+            batch.apply()
+        except ConflictError as exc:
+            error = on_conflict(exc.key) if exc.key is not None else None
+            if error is None:
+                raise
+            raise error from exc
+
+    @staticmethod
+    def _not_found(key: str, message: str) -> ConflictHandler:
+        return lambda failed: NotFoundError(message, key=key) if failed == key else None
+
+    @staticmethod
+    def _agent_exists(session_id: str, keys: dict[str, str]) -> ConflictHandler:
+        def error(failed: str) -> Exception | None:
+            if failed not in keys:
+                return None
+            message = f"session_id=<{session_id}>, agent_id=<{keys[failed]}> | agent already exists"
+            return RecordExistsError(message, key=failed)
+
+        return error
+
+    @staticmethod
+    def _message_exists(session_id: str, agent_id: str, keys: dict[str, int]) -> ConflictHandler:
+        def error(failed: str) -> Exception | None:
+            return MessageExistsError(session_id, agent_id, keys[failed], failed) if failed in keys else None
+
+        return error
+
+    @staticmethod
+    def _multi_agent_exists(session_id: str, multi_agent_id: str, key: str) -> ConflictHandler:
+        message = f"session_id=<{session_id}>, multi_agent_id=<{multi_agent_id}> | multi-agent exists"
+        return lambda failed: RecordExistsError(message, key=key) if failed == key else None
+
+    def _remember_agent(self, session_id: str, agent_id: str, created_at: str) -> None:
+        with self._lock:
+            self._agent_created_at[(session_id, agent_id)] = created_at
