@@ -140,6 +140,14 @@ def main(argv: list[str]) -> int:
             second = subprocess.run([sys.executable, __file__, "--resume", str(server.port)], check=False)
             if second.returncode != 0:
                 return second.returncode
+            url = f"valkey://127.0.0.1:{server.port}/0"
+            print(f"\n=== kvsession show {SESSION_ID} --url {url} ===")
+            sys.stdout.flush()
+            show = subprocess.run(
+                [sys.executable, "-m", "kvsession", "show", SESSION_ID, "--url", url], check=False
+            )
+            if show.returncode != 0:
+                return show.returncode
         finally:
             server.stop()
     print("\nstopped the embedded Valkey.")

@@ -62,6 +62,11 @@ def test_demo_restores_the_conversation_in_a_second_process() -> None:
         f"session:user-42:agent:default:message:{n}" for n in range(8)
     ]
     assert "13 keys, 8 messages" in process_two
+
+    # The demo ends with the command line's view of the restored session.
+    show = out.split("=== kvsession show user-42")[1]
+    assert "agent default · 8 message(s)" in show
+    assert "→ tool call get_weather" in show and "← tool result" in show
     assert out.rstrip().endswith("stopped the embedded Valkey.")
 
 
