@@ -401,6 +401,29 @@ class KVSessionRepository(SessionRepository):
             self.keys.sessions_index(), offset=offset, limit=limit, reverse=True
         )
 
+    def prune_sessions(self, *, grace: float = 60.0, page: int = 1000) -> int:
+        """Drop sessions-index entries whose session is gone (expired); return how many.
+
+        Expiry removes a session's keys but cannot remove its entry from the ``sessions``
+        index, so a long-running store calls this now and then (``kvsession sessions --prune``).
+        Entries updated within ``grace`` seconds are left alone, so a session being created right
+        now is never dropped. Two round trips per ``page`` sessions.
+        """
+        index = self.keys.sessions_index()
+        horizon = time.time() - grace
+        pruned = 0
+        offset = 0
+        while True:
+            entries = self.backend.index_range_with_scores(index, offset=offset, limit=page)
+            old = [session_id for session_id, updated in entries if updated < horizon]
+            roots = self.backend.get_many([self.keys.session(session_id) for session_id in old]) if old else []
+            gone = [session_id for session_id, root in zip(old, roots, strict=True) if root is None]
+            if gone:
+                pruned += self.backend.index_remove(index, gone)
+            if len(entries) < page or len(old) < len(entries):
+                return pruned
+            offset += page - len(gone)
+
     def session_keys(self, session_id: str) -> list[str]:
         """Return every key the session owns (records and indexes), sorted."""
         session_id = validate_id("session_id", session_id)

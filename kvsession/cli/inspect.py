@@ -12,6 +12,7 @@ from kvsession.cli.connection import Store, open_store, url_option
 from kvsession.cli.layout import SessionLayout, session_layout
 from kvsession.cli.output import (
     CliError,
+    err_console,
     human_size,
     human_time,
     human_ttl,
@@ -103,18 +104,24 @@ def _read_session(store: Store, session_id: str) -> Session:
     "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Show at most N sessions."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--prune", is_flag=True, help="First drop index entries of sessions that expired.")
 @url_option
-def sessions(limit: int, as_json: bool, url: str | None) -> None:
+def sessions(limit: int, as_json: bool, prune: bool, url: str | None) -> None:
     """List sessions, most recently updated first.
 
     Reads the repository's sessions index (no keyspace scan) and shows each session's
-    created and updated time, its agents and their message counts.
+    created and updated time, its agents and their message counts. Expiry removes a
+    session's keys but not its index entry; --prune drops such entries.
 
     \b
     Example:
       kvsession sessions --limit 5
+      kvsession sessions --prune
     """  # noqa: D301 - click needs the \b (backspace) marker to keep examples unwrapped
     with open_store(url) as store:
+        if prune:
+            pruned = store.repo.prune_sessions()
+            err_console().print(f"pruned {pruned} expired session(s) from the index", style="dim")
         total = store.backend.index_count(store.repo.keys.sessions_index())
         found: list[SessionSummary] = []
         more = False

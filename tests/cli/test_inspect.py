@@ -39,6 +39,21 @@ def test_sessions_json_and_limit(cli: Cli, repo: KVSessionRepository) -> None:
     assert table.stdout.splitlines()[-1] == "first 1 session(s); --limit 3 to see all"
 
 
+def test_sessions_prune_drops_entries_of_sessions_that_are_gone(cli: Cli, repo: KVSessionRepository) -> None:
+    seed_chat(repo, "alive", {"default": 1})
+    seed_chat(repo, "expired", {"default": 1})
+    # What expiry leaves behind: every key gone, the sessions-index entry still there.
+    repo.backend.delete_many(repo.session_keys("expired"))
+    repo.backend.index_add(repo.keys.sessions_index(), {"expired": 1.0})
+
+    result = cli("sessions", "--prune", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert [entry["session_id"] for entry in json.loads(result.stdout)] == ["alive"]
+    assert "pruned 1 expired session(s)" in result.stderr
+    assert [sid for sid, _ in repo.list_sessions()] == ["alive"]
+
+
 def test_sessions_on_an_empty_store(cli: Cli) -> None:
     result = cli("sessions")
     assert result.exit_code == 0

@@ -144,3 +144,16 @@ def test_valkey_server_counts_the_expire_commands(valkey_url: str, valkey_client
     pexpires = int(stats.get("cmdstat_pexpire", {}).get("calls", 0))
     # One index expiry per append, no group refresh (not due): far from 200 × 100 = 20,000.
     assert pexpires <= 2 * appends
+
+
+def test_prune_drops_index_entries_of_expired_sessions_only(kv: Any) -> None:
+    repo = KVSessionRepository(kv.backend, ttl=TTL)
+    forever = KVSessionRepository(kv.backend)
+    _populate(repo, 1, sid="fleeting")
+    _populate(forever, 1, sid="kept")
+    kv.advance(IDLE_UNTIL_GONE)
+    listed = [sid for sid, _ in repo.list_sessions()]
+    assert sorted(listed) == ["fleeting", "kept"]  # expiry cannot touch the index entry
+    assert repo.prune_sessions(grace=10.0) == 0  # both are younger than the grace period
+    assert repo.prune_sessions(grace=0.0) == 1
+    assert [sid for sid, _ in repo.list_sessions()] == ["kept"]
