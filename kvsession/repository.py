@@ -416,8 +416,8 @@ class KVSessionRepository(SessionRepository):
         while True:
             entries = self.backend.index_range_with_scores(index, offset=offset, limit=page)
             old = [session_id for session_id, updated in entries if updated < horizon]
-            roots = self.backend.get_many([self.keys.session(session_id) for session_id in old]) if old else []
-            gone = [session_id for session_id, root in zip(old, roots, strict=True) if root is None]
+            roots = self.backend.get_many([self.keys.session(sid) for sid in old]) if old else []
+            gone = [sid for sid, root in zip(old, roots, strict=True) if root is None]
             if gone:
                 pruned += self.backend.index_remove(index, gone)
             if len(entries) < page or len(old) < len(entries):
