@@ -6,12 +6,14 @@ from collections.abc import Mapping
 from types import TracebackType
 
 from kvsession.protocol import (
+    DeleteGroupOp,
     DeleteOp,
     ExpireOp,
     IndexAddOp,
     IndexRemoveOp,
     KeyValueBackend,
     RefreshTtlOp,
+    RequireOp,
     SetAddOp,
     SetOp,
     SetRemoveOp,
@@ -47,6 +49,16 @@ class Batch:
     ) -> Batch:
         """Queue a :class:`SetOp`."""
         self.ops.append(SetOp(key, value, only_if_absent, only_if_present, ttl))
+        return self
+
+    def require(self, key: str, *, present: bool) -> Batch:
+        """Queue a :class:`RequireOp`: the batch applies only if ``key`` exists (or does not)."""
+        self.ops.append(RequireOp(key, present))
+        return self
+
+    def delete_group(self, members_key: str) -> Batch:
+        """Queue a :class:`DeleteGroupOp`: the set and every key it names, read server-side."""
+        self.ops.append(DeleteGroupOp(members_key))
         return self
 
     def delete(self, *keys: str) -> Batch:

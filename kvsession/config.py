@@ -9,7 +9,9 @@ lists the valid ones, never silently ignored.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -19,7 +21,15 @@ import msgspec
 
 from kvsession.errors import ConfigError
 
-__all__ = ["ENV_URL", "BackendConfig", "StoreOptions", "convert_options", "parse_url", "resolve_url"]
+__all__ = [
+    "ENV_URL",
+    "BackendConfig",
+    "StoreOptions",
+    "convert_options",
+    "parse_url",
+    "redact_url",
+    "resolve_url",
+]
 
 ENV_URL = "KVSESSION_URL"
 """Environment variable read when no URL is given."""
@@ -47,8 +57,8 @@ class StoreOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, fro
     key_scheme: Literal["standalone", "cluster"] = "standalone"
 
     def __post_init__(self) -> None:
-        if self.ttl is not None and self.ttl <= 0:
-            raise ValueError("ttl must be a positive number of seconds")
+        if self.ttl is not None and not (math.isfinite(self.ttl) and self.ttl > 0):
+            raise ValueError("ttl must be a finite number of seconds above 0")
 
 
 STORE_OPTION_NAMES: frozenset[str] = frozenset(StoreOptions.__struct_fields__)
@@ -84,9 +94,19 @@ class BackendConfig:
 
     def redacted(self) -> str:
         """Return the URL with the password replaced by ``***``, for logs and errors."""
-        if self.password is None:
-            return self.url
-        return self.url.replace(f":{self.password}@", ":***@", 1)
+        return redact_url(self.url)
+
+
+_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*):[^@/?#]*@")
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password (``scheme://user:PASSWORD@host``) replaced by ``***``.
+
+    Works on the text as written (percent-encoded or not), so it is safe to call on a URL that
+    failed to parse.
+    """
+    return _PASSWORD.sub(r"\1:***@", url, count=1)
 
 
 def resolve_url(url: str | None) -> str:
@@ -104,21 +124,22 @@ def parse_url(url: str, **overrides: Any) -> BackendConfig:
     Raises:
         ConfigError: The URL is malformed or a store option has a bad value.
     """
+    shown = redact_url(url)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"url=<{url}> | malformed URL: {exc}") from exc
+        raise ConfigError(f"url=<{shown}> | malformed URL: {exc}") from exc
     if not parts.scheme:
-        raise ConfigError(f"url=<{url}> | missing scheme, e.g. valkey://127.0.0.1:6379/0 or memory://")
+        raise ConfigError(f"url=<{shown}> | missing scheme, e.g. valkey://127.0.0.1:6379/0 or memory://")
     options: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
     options.update(_normalise(overrides))
     store_raw = {k: v for k, v in options.items() if k in STORE_OPTION_NAMES}
     backend_raw = {k: v for k, v in options.items() if k not in STORE_OPTION_NAMES}
     db_text = parts.path.lstrip("/")
     if db_text and not db_text.isdigit():
-        raise ConfigError(f"url=<{url}> | the path must be a database number, got {db_text!r}")
-    store = convert_options(store_raw, StoreOptions, url=url)
+        raise ConfigError(f"url=<{shown}> | the path must be a database number, got {db_text!r}")
+    store = convert_options(store_raw, StoreOptions, url=shown)
     return BackendConfig(
         url=url,
         scheme=parts.scheme.lower(),
@@ -139,6 +160,7 @@ def convert_options(raw: Mapping[str, Any], options_type: type[OptionsT], *, url
     Raises:
         ConfigError: naming the bad option and listing the valid ones.
     """
+    url = redact_url(url)
     valid = sorted(set(options_type.__struct_fields__) | STORE_OPTION_NAMES)
     for name in raw:
         if name not in valid:

@@ -19,11 +19,13 @@ import msgspec
 from kvsession.config import BackendConfig, convert_options
 from kvsession.errors import BackendError, ConflictError, ValueTooLargeError
 from kvsession.protocol import (
+    DeleteGroupOp,
     DeleteOp,
     ExpireOp,
     IndexAddOp,
     IndexRemoveOp,
     RefreshTtlOp,
+    RequireOp,
     SetAddOp,
     SetOp,
     SetRemoveOp,
@@ -336,9 +338,23 @@ class MemoryBackend:
                 if op.only_if_present and not exists:
                     raise ConflictError("only-if-present: key is missing; batch not applied", key=op.key)
                 planned[op.key] = "value"
+            elif isinstance(op, RequireOp):
+                exists = kind_of(op.key) is not None
+                if op.present and not exists:
+                    raise ConflictError("required key is missing; batch not applied", key=op.key)
+                if not op.present and exists:
+                    raise ConflictError("key required to be absent exists; batch not applied", key=op.key)
             elif isinstance(op, DeleteOp):
                 for key in op.keys:
                     planned[key] = None
+            elif isinstance(op, DeleteGroupOp):
+                current = kind_of(op.members_key)
+                if current not in (None, "set"):
+                    raise BackendError(f"holds a {current}, not a set; batch not applied", key=op.members_key)
+                if op.members_key not in planned and current == "set":
+                    for member in self._set(op.members_key):
+                        planned[member] = None
+                planned[op.members_key] = None
             elif isinstance(op, IndexAddOp | IndexRemoveOp | SetAddOp | SetRemoveOp | RefreshTtlOp):
                 key = op.members_key if isinstance(op, RefreshTtlOp) else op.key
                 wanted: Kind = "index" if isinstance(op, IndexAddOp | IndexRemoveOp) else "set"
@@ -354,6 +370,10 @@ class MemoryBackend:
         elif isinstance(op, DeleteOp):
             for key in op.keys:
                 self._data.pop(key, None)
+        elif isinstance(op, DeleteGroupOp):
+            for member in self._set(op.members_key):
+                self._data.pop(member, None)
+            self._data.pop(op.members_key, None)
         elif isinstance(op, IndexAddOp):
             self._add_to_index(op.key, op.members)
         elif isinstance(op, IndexRemoveOp):

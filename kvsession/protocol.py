@@ -20,12 +20,14 @@ if TYPE_CHECKING:
     from kvsession.config import BackendConfig
 
 __all__ = [
+    "DeleteGroupOp",
     "DeleteOp",
     "ExpireOp",
     "IndexAddOp",
     "IndexRemoveOp",
     "KeyValueBackend",
     "RefreshTtlOp",
+    "RequireOp",
     "SetAddOp",
     "SetOp",
     "SetRemoveOp",
@@ -114,7 +116,40 @@ class RefreshTtlOp:
     below: float
 
 
-WriteOp = SetOp | DeleteOp | IndexAddOp | IndexRemoveOp | SetAddOp | SetRemoveOp | ExpireOp | RefreshTtlOp
+@dataclass(frozen=True, slots=True)
+class RequireOp:
+    """A precondition: apply the batch only if ``key`` exists (``present``) or does not.
+
+    Writes nothing. Judged, like every condition, against the state the ops before it leave.
+    """
+
+    key: str
+    present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteGroupOp:
+    """Delete the set index ``members_key`` and every key named by its members, server-side.
+
+    The members are read when the batch runs, not before, so a key added to the group by
+    another client a moment earlier is deleted too. A missing set deletes nothing.
+    """
+
+    members_key: str
+
+
+WriteOp = (
+    SetOp
+    | DeleteOp
+    | DeleteGroupOp
+    | RequireOp
+    | IndexAddOp
+    | IndexRemoveOp
+    | SetAddOp
+    | SetRemoveOp
+    | ExpireOp
+    | RefreshTtlOp
+)
 """One write queued in an atomic batch."""
 
 
@@ -251,8 +286,8 @@ class KeyValueBackend(Protocol):
     def apply(self, ops: Sequence[WriteOp]) -> None:
         """Apply ``ops`` in order, atomically and in one round trip: all of them or none.
 
-        Every condition (``only_if_absent`` / ``only_if_present``) and every key's kind is
-        checked before the first write. If one fails, nothing is written and
+        Every condition (``only_if_absent`` / ``only_if_present``, :class:`RequireOp`) and
+        every key's kind is checked before the first write. If one fails, nothing is written and
         :class:`~kvsession.errors.ConflictError` (a condition) or
         :class:`~kvsession.errors.BackendError` (a wrong kind) names the key. No other client
         observes a state in which only part of the batch is applied.

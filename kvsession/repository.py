@@ -8,14 +8,15 @@ operation                   round trips
 ==========================  ==========================================================
 create_message (append)     1  (record + message index + owned keys + session updated_at)
 list_messages (restore)     2  (index range, then one multi-get), whatever N or DB size
-delete_session              2  (owned keys, then one atomic delete)
-create_session              2  (leftover keys, then one atomic create)
+delete_session              1  (one atomic batch; the session's keys are listed server-side)
+create_session              1  (one atomic batch that also clears an expired session's leftovers)
 update_agent / message      1  (``created_at`` of agents kept from this repository's cache)
 read_session                2  (record, updated_at from the sessions index)
+read_agent / read_message   1  (the record and the root, in one multi-get)
 ==========================  ==========================================================
 
 Restore rule: the session record is the root. A session whose record is missing does not
-exist (reads return ``None`` / ``[]``; ``create_session`` clears any leftovers first). While the
+exist (every read returns ``None`` / ``[]``; ``create_session`` clears any leftovers first). While the
 root exists, an index that lists a missing record raises :class:`IncompleteSessionError`
 rather than returning part of a conversation.
 
@@ -25,18 +26,25 @@ set, which re-expires all of the session's keys only when less than ``ttl`` is l
 costs no extra round trip, the O(N) re-expiry runs at most once per ``ttl * TTL_SLACK`` seconds
 however many writes arrive, and an idle session expires between ``ttl`` and
 ``ttl * (1 + TTL_SLACK)`` after its last write. The root is refreshed with the group and every
-other key is written with a later expiry, so the root never outlives its records: a session
-caught half-expired reads as absent (the restore rule above).
+other key is written with a later expiry; a write of the root itself (``update_session``)
+forces the group refresh. So the root never outlives its records: a session caught
+half-expired reads as absent (the restore rule above).
+
+Cluster key scheme: every key of a session shares the session's hash tag, so each atomic batch
+touches one slot. The ``sessions`` index is a single key of its own slot, so there it is
+updated by a second call after the batch (a write costs two round trips instead of one).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from strands.session.session_repository import SessionRepository
 from strands.types.session import SessionAgent, SessionMessage
@@ -53,7 +61,7 @@ from kvsession.errors import (
     SessionExistsError,
 )
 from kvsession.keys import KeyScheme, validate_id, validate_message_id
-from kvsession.protocol import KeyValueBackend
+from kvsession.protocol import KeyValueBackend, RequireOp, SetOp, WriteOp
 from kvsession.records import Session
 
 if TYPE_CHECKING:
@@ -69,6 +77,29 @@ TTL_SLACK = 0.2
 
 ConflictHandler = Callable[[str], Exception | None]
 """Maps the key whose condition failed in a batch to the error to raise (``None``: re-raise)."""
+
+_CACHE_SIZE = 10_000
+"""Entries kept by the per-repository cache of agents' ``created_at``."""
+
+
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+class _BoundedCache(OrderedDict[_K, _V]):
+    """A dict that forgets its oldest entries beyond ``_CACHE_SIZE`` (callers hold the lock)."""
+
+    def put(self, key: _K, value: _V) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > _CACHE_SIZE:
+            self.popitem(last=False)
+
+
+def _valid_ttl(ttl: float | None) -> float | None:
+    if ttl is not None and not (math.isfinite(ttl) and ttl > 0):
+        raise ValueError(f"ttl=<{ttl}> | must be a finite number of seconds above 0, or None")
+    return ttl
 
 
 def _iso(epoch: float) -> str:
@@ -115,11 +146,11 @@ class KVSessionRepository(SessionRepository):
             prefix=store.prefix if prefix is None else prefix,
             cluster=(store.key_scheme == "cluster") if cluster is None else cluster,
         )
-        self.ttl = store.ttl if ttl is None else ttl
+        self.ttl = _valid_ttl(store.ttl if ttl is None else ttl)
         self.touch_on_read = store.touch_on_read if touch_on_read is None else touch_on_read
         # created_at of agents this repository has read or written, so update_agent keeps it
         # without reading the record again (Strands hands update_agent a fresh SessionAgent).
-        self._agent_created_at: dict[tuple[str, str], str] = {}
+        self._agent_created_at: _BoundedCache[tuple[str, str], str] = _BoundedCache()
         self._lock = threading.Lock()
 
     # -- sessions -----------------------------------------------------------------------------
@@ -134,14 +165,14 @@ class KVSessionRepository(SessionRepository):
         record = session if isinstance(session, Session) else Session.from_strands(session)
         root = self.keys.session(session_id)
         owned = self.keys.owned_keys(session_id)
-        leftovers = self.backend.set_members(owned)
-        batch = Batch(self.backend)
-        batch.delete(*sorted(leftovers - {root}), owned)
-        batch.set(root, self.codec.encode_session(record), only_if_absent=True, ttl=self._record_ttl)
+        batch = Batch(self.backend).require(root, present=False).delete_group(owned)
+        batch.set(root, self.codec.encode_session(record), ttl=self._record_ttl)
         batch.set_add(owned, root)
-        self._touch_session(batch, session_id)
-        self._apply(batch, lambda key: SessionExistsError(session_id, root) if key == root else None)
-        logger.debug("session_id=<%s>, leftovers=<%d> | created session", session_id, len(leftovers))
+        self._keep_alive(batch, session_id)
+        self._commit(
+            batch, session_id, lambda key: SessionExistsError(session_id, root) if key == root else None
+        )
+        logger.debug("session_id=<%s> | created session", session_id)
         return record
 
     def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
@@ -170,8 +201,11 @@ class KVSessionRepository(SessionRepository):
         session.updated_at = _iso(now)
         batch = Batch(self.backend)
         batch.set(root, self.codec.encode_session(session), only_if_present=True, ttl=self._record_ttl)
-        self._touch_session(batch, session_id, now=now)
-        self._apply(batch, self._not_found(root, f"session_id=<{session_id}> | session does not exist"))
+        # The root gets a fresh expiry: re-expire the whole group with it (due or not), so the
+        # root never outlives its records.
+        self._keep_alive(batch, session_id, force=True)
+        missing = f"session_id=<{session_id}> | session does not exist"
+        self._commit(batch, session_id, self._not_found(root, missing), now=now)
 
     def delete_session(self, session_id: str, **kwargs: Any) -> None:
         """Delete the session and every key it owns, atomically.
@@ -180,17 +214,34 @@ class KVSessionRepository(SessionRepository):
             NotFoundError: The session does not exist (as Strands' own repositories do).
         """
         session_id = validate_id("session_id", session_id)
-        owned = self.keys.owned_keys(session_id)
-        keys = self.backend.set_members(owned)
-        if not keys:
-            raise NotFoundError(f"session_id=<{session_id}> | session does not exist", key=owned)
-        batch = Batch(self.backend).delete(*sorted(keys), owned)
-        batch.index_remove(self.keys.sessions_index(), session_id)
-        batch.apply()
+        root = self.keys.session(session_id)
+        # The group is read server-side when the batch runs: a key a concurrent writer adds to
+        # the session a moment before is deleted with the rest, not orphaned.
+        batch = Batch(self.backend).require(root, present=True)
+        batch.delete_group(self.keys.owned_keys(session_id)).delete(root)
+        missing = f"session_id=<{session_id}> | session does not exist"
+        self._commit(batch, session_id, self._not_found(root, missing), forget=True)
         with self._lock:
             for cached in [k for k in self._agent_created_at if k[0] == session_id]:
                 del self._agent_created_at[cached]
-        logger.debug("session_id=<%s>, keys=<%d> | deleted session", session_id, len(keys) + 1)
+        logger.debug("session_id=<%s> | deleted session", session_id)
+
+    def clear_leftovers(self, session_id: str) -> bool:
+        """Delete what an expired session left behind, if its record is gone; one round trip.
+
+        Returns:
+            ``False`` if the session exists (nothing is touched), else ``True``.
+        """
+        session_id = validate_id("session_id", session_id)
+        root = self.keys.session(session_id)
+        batch = (
+            Batch(self.backend).require(root, present=False).delete_group(self.keys.owned_keys(session_id))
+        )
+        try:
+            self._commit(batch, session_id, lambda key: None, forget=True)
+        except ConflictError:
+            return False
+        return True
 
     # -- agents -------------------------------------------------------------------------------
 
@@ -199,21 +250,25 @@ class KVSessionRepository(SessionRepository):
         session_id = validate_id("session_id", session_id)
         batch = Batch(self.backend)
         keys = self._queue_agents(batch, session_id, [session_agent], replace=False)
-        self._mark_updated(batch, session_id)
-        self._apply(batch, self._agent_exists(session_id, keys))
+        self._commit(batch, session_id, self._agent_exists(session_id, keys))
         self._remember_agent(session_id, session_agent.agent_id, session_agent.created_at)
 
     def read_agent(self, session_id: str, agent_id: str, **kwargs: Any) -> SessionAgent | None:
         """Return the agent record, or ``None``."""
         session_id = validate_id("session_id", session_id)
         agent_id = validate_id("agent_id", agent_id)
+        agent = self._read_agent(session_id, agent_id)
+        if agent is not None:
+            self._touch_on_read(session_id)
+        return agent
+
+    def _read_agent(self, session_id: str, agent_id: str) -> SessionAgent | None:
         key = self.keys.agent(session_id, agent_id)
-        data = self.backend.get(key)
+        data = self._get_under_root(session_id, key)
         if data is None:
             return None
         agent = self.codec.decode_agent(data, key=key)
         self._remember_agent(session_id, agent_id, agent.created_at)
-        self._touch_on_read(session_id)
         return agent
 
     def update_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
@@ -229,7 +284,7 @@ class KVSessionRepository(SessionRepository):
         with self._lock:
             created_at = self._agent_created_at.get((session_id, agent_id))
         if created_at is None:
-            stored = self.read_agent(session_id, agent_id)
+            stored = self._read_agent(session_id, agent_id)
             if stored is None:
                 raise NotFoundError(missing, key=key)
             created_at = stored.created_at
@@ -238,8 +293,8 @@ class KVSessionRepository(SessionRepository):
         session_agent.updated_at = _iso(now)
         batch = Batch(self.backend)
         batch.set(key, self.codec.encode_agent(session_agent), only_if_present=True, ttl=self._record_ttl)
-        self._touch_session(batch, session_id, now=now)
-        self._apply(batch, self._not_found(key, missing))
+        self._keep_alive(batch, session_id)
+        self._commit(batch, session_id, self._not_found(key, missing), now=now)
 
     def list_agents(self, session_id: str) -> list[str]:
         """Return the ids of the session's agents, sorted."""
@@ -261,8 +316,7 @@ class KVSessionRepository(SessionRepository):
         agent_id = validate_id("agent_id", agent_id)
         batch = Batch(self.backend)
         keys = self._queue_messages(batch, session_id, agent_id, [session_message], replace=False)
-        self._mark_updated(batch, session_id)
-        self._apply(batch, self._message_exists(session_id, agent_id, keys))
+        self._commit(batch, session_id, self._message_exists(session_id, agent_id, keys))
 
     def read_message(
         self, session_id: str, agent_id: str, message_id: int, **kwargs: Any
@@ -272,7 +326,7 @@ class KVSessionRepository(SessionRepository):
         key = self.keys.message(
             session_id, validate_id("agent_id", agent_id), validate_message_id(message_id)
         )
-        data = self.backend.get(key)
+        data = self._get_under_root(session_id, key)
         if data is None:
             return None
         self._touch_on_read(session_id)
@@ -297,9 +351,9 @@ class KVSessionRepository(SessionRepository):
         session_message.updated_at = _iso(now)
         batch = Batch(self.backend)
         batch.set(key, self.codec.encode_message(session_message), only_if_present=True, ttl=self._record_ttl)
-        self._touch_session(batch, session_id, now=now)
+        self._keep_alive(batch, session_id)
         missing = f"session_id=<{session_id}>, agent_id=<{agent_id}>, message_id=<{message_id}> | "
-        self._apply(batch, self._not_found(key, missing + "message does not exist"))
+        self._commit(batch, session_id, self._not_found(key, missing + "message does not exist"), now=now)
 
     def list_messages(
         self,
@@ -360,14 +414,13 @@ class KVSessionRepository(SessionRepository):
         session_id = validate_id("session_id", session_id)
         batch = Batch(self.backend)
         key = self._queue_multi_agent(batch, session_id, multi_agent.id, multi_agent.serialize_state(), False)
-        self._mark_updated(batch, session_id)
-        self._apply(batch, self._multi_agent_exists(session_id, multi_agent.id, key))
+        self._commit(batch, session_id, self._multi_agent_exists(session_id, multi_agent.id, key))
 
     def read_multi_agent(self, session_id: str, multi_agent_id: str, **kwargs: Any) -> dict[str, Any] | None:
         """Return a multi-agent state dict, or ``None``."""
         session_id = validate_id("session_id", session_id)
         key = self.keys.multi_agent(session_id, validate_id("multi_agent_id", multi_agent_id))
-        data = self.backend.get(key)
+        data = self._get_under_root(session_id, key)
         if data is None:
             return None
         self._touch_on_read(session_id)
@@ -384,9 +437,9 @@ class KVSessionRepository(SessionRepository):
         key = self.keys.multi_agent(session_id, multi_agent_id)
         state = self.codec.encode_state(multi_agent.serialize_state())
         batch = Batch(self.backend).set(key, state, only_if_present=True, ttl=self._record_ttl)
-        self._touch_session(batch, session_id)
+        self._keep_alive(batch, session_id)
         missing = f"session_id=<{session_id}>, multi_agent_id=<{multi_agent_id}> | multi-agent does not exist"
-        self._apply(batch, self._not_found(key, missing))
+        self._commit(batch, session_id, self._not_found(key, missing))
 
     def list_multi_agents(self, session_id: str) -> list[str]:
         """Return the ids of the session's multi-agent states, sorted."""
@@ -416,13 +469,19 @@ class KVSessionRepository(SessionRepository):
         while True:
             entries = self.backend.index_range_with_scores(index, offset=offset, limit=page)
             old = [session_id for session_id, updated in entries if updated < horizon]
-            roots = self.backend.get_many([self.keys.session(sid) for sid in old]) if old else []
+            roots = self._get_roots(old)
             gone = [sid for sid, root in zip(old, roots, strict=True) if root is None]
             if gone:
                 pruned += self.backend.index_remove(index, gone)
             if len(entries) < page or len(old) < len(entries):
                 return pruned
             offset += page - len(gone)
+
+    def _get_roots(self, session_ids: Sequence[str]) -> list[bytes | None]:
+        keys = [self.keys.session(session_id) for session_id in session_ids]
+        if self.keys.cluster:  # roots of different sessions live in different slots
+            return [self.backend.get(key) for key in keys]
+        return self.backend.get_many(keys) if keys else []
 
     def session_keys(self, session_id: str) -> list[str]:
         """Return every key the session owns (records and indexes), sorted."""
@@ -462,12 +521,9 @@ class KVSessionRepository(SessionRepository):
         batch = Batch(self.backend)
         self._put_value(batch, root, self.codec.encode_session(session), replace)
         batch.set_add(owned, root)
-        batch.index_add(self.keys.sessions_index(), {session_id: _epoch(session.updated_at)})
-        record_ttl = self._record_ttl
-        if record_ttl is not None:
-            # ``below`` above the ttl makes the group refresh due now: every key gets the root's expiry.
-            batch.refresh_ttl(owned, record_ttl, below=2 * record_ttl)
-        self._apply(batch, lambda key: SessionExistsError(session_id, root) if key == root else None)
+        self._keep_alive(batch, session_id, force=True)
+        exists: ConflictHandler = lambda key: SessionExistsError(session_id, root) if key == root else None  # noqa: E731
+        self._commit(batch, session_id, exists, now=_epoch(session.updated_at))
 
     def put_agents(self, session_id: str, agents: Sequence[SessionAgent], *, replace: bool = False) -> None:
         """Write agent records as given, with the agents index, in one atomic batch.
@@ -480,7 +536,7 @@ class KVSessionRepository(SessionRepository):
             return
         batch = Batch(self.backend)
         keys = self._queue_agents(batch, session_id, agents, replace=replace)
-        self._apply(batch, self._agent_exists(session_id, keys))
+        self._commit(batch, session_id, self._agent_exists(session_id, keys), updated=False)
         for agent in agents:
             self._remember_agent(session_id, agent.agent_id, agent.created_at)
 
@@ -499,7 +555,7 @@ class KVSessionRepository(SessionRepository):
             return
         batch = Batch(self.backend)
         keys = self._queue_messages(batch, session_id, agent_id, messages, replace=replace)
-        self._apply(batch, self._message_exists(session_id, agent_id, keys))
+        self._commit(batch, session_id, self._message_exists(session_id, agent_id, keys), updated=False)
 
     def put_multi_agent_state(
         self, session_id: str, multi_agent_id: str, state: dict[str, Any], *, replace: bool = False
@@ -512,7 +568,9 @@ class KVSessionRepository(SessionRepository):
         session_id = validate_id("session_id", session_id)
         batch = Batch(self.backend)
         key = self._queue_multi_agent(batch, session_id, multi_agent_id, state, replace)
-        self._apply(batch, self._multi_agent_exists(session_id, multi_agent_id, key))
+        self._commit(
+            batch, session_id, self._multi_agent_exists(session_id, multi_agent_id, key), updated=False
+        )
 
     # -- internals: what a write queues --------------------------------------------------------
 
@@ -551,7 +609,8 @@ class KVSessionRepository(SessionRepository):
             keys[key] = message_id
             self._put_value(batch, key, self.codec.encode_message(message), replace)
         batch.index_add(index, {str(message_id): message_id for message_id in keys.values()})
-        batch.set_add(self.keys.owned_keys(session_id), *keys)
+        # The index is listed too: an agent written without create_agent still deletes whole.
+        batch.set_add(self.keys.owned_keys(session_id), *keys, index)
         self._keep_alive(batch, session_id, index)
         return keys
 
@@ -582,17 +641,8 @@ class KVSessionRepository(SessionRepository):
     def _record_ttl(self) -> float | None:
         return None if self.ttl is None else self.ttl * (1 + TTL_SLACK)
 
-    def _mark_updated(self, batch: Batch, session_id: str, *, now: float | None = None) -> None:
-        """Queue the session's ``updated_at``: its score in the sessions index."""
-        batch.index_add(self.keys.sessions_index(), {session_id: time.time() if now is None else now})
-
-    def _touch_session(self, batch: Batch, session_id: str, *, now: float | None = None) -> None:
-        """Queue the session's ``updated_at`` and keep the session alive."""
-        self._mark_updated(batch, session_id, now=now)
-        self._keep_alive(batch, session_id)
-
-    def _keep_alive(self, batch: Batch, session_id: str, *indexes: str) -> None:
-        """With a ttl, queue the session's group refresh (runs only when due).
+    def _keep_alive(self, batch: Batch, session_id: str, *indexes: str, force: bool = False) -> None:
+        """With a ttl, queue the session's group refresh (runs only when due, or always if ``force``).
 
         ``indexes`` are index keys this batch adds to; they get a fresh expiry because one may
         have just been created and the group refresh, not due yet, would not cover it.
@@ -602,27 +652,89 @@ class KVSessionRepository(SessionRepository):
             return
         for index in indexes:
             batch.expire(index, record_ttl)
-        batch.refresh_ttl(self.keys.owned_keys(session_id), record_ttl, below=self.ttl)
+        # ``below`` above the ttl makes the refresh due now: every key gets the same expiry.
+        below = 2 * record_ttl if force else self.ttl
+        batch.refresh_ttl(self.keys.owned_keys(session_id), record_ttl, below=below)
 
     def _touch_on_read(self, session_id: str) -> None:
         """With ``touch_on_read``, keep the session alive on a read (one extra round trip)."""
         record_ttl = self._record_ttl
-        if self.ttl is not None and record_ttl is not None and self.touch_on_read:
-            Batch(self.backend).refresh_ttl(
-                self.keys.owned_keys(session_id), record_ttl, below=self.ttl
-            ).apply()
+        if self.ttl is None or record_ttl is None or not self.touch_on_read:
+            return
+        Batch(self.backend).refresh_ttl(self.keys.owned_keys(session_id), record_ttl, below=self.ttl).apply()
 
-    # -- internals: errors ---------------------------------------------------------------------
+    def _get_under_root(self, session_id: str, key: str) -> bytes | None:
+        """Read ``key`` and the session's root in one round trip; ``None`` if either is missing.
+
+        The restore rule: the records of a session whose root is gone do not exist.
+        """
+        data, root = self.backend.get_many([key, self.keys.session(session_id)])
+        return None if root is None else data
+
+    # -- internals: applying a write -----------------------------------------------------------
+
+    def _commit(
+        self,
+        batch: Batch,
+        session_id: str,
+        on_conflict: ConflictHandler,
+        *,
+        now: float | None = None,
+        updated: bool = True,
+        forget: bool = False,
+    ) -> None:
+        """Apply a write batch of one session and move its ``updated_at`` (sessions-index score).
+
+        Args:
+            batch: The session's writes.
+            session_id: The session written.
+            on_conflict: Maps a failed condition's key to the error to raise.
+            now: The ``updated_at`` to record (default: now).
+            updated: Record ``updated_at`` at all (bulk writes leave it to the root, written last).
+            forget: Remove the session from the sessions index instead (deletes).
+        """
+        index = self.keys.sessions_index()
+        separate = self.keys.cluster  # the sessions index lives in another slot
+        target = Batch(self.backend) if separate else batch
+        if forget:
+            target.index_remove(index, session_id)
+        elif updated:
+            target.index_add(index, {session_id: time.time() if now is None else now})
+        self._apply(batch, on_conflict)
+        if separate:
+            target.apply()
 
     def _apply(self, batch: Batch, on_conflict: ConflictHandler) -> None:
         """Apply ``batch``; a failed condition raises what ``on_conflict`` maps its key to."""
+        ops = list(batch.ops)
         try:
             batch.apply()
         except ConflictError as exc:
-            error = on_conflict(exc.key) if exc.key is not None else None
+            if exc.key is None:
+                raise
+            if self._applied_by_us(ops, exc.key):
+                logger.debug("key=<%s> | a retried batch found its own write; already applied", exc.key)
+                return
+            error = on_conflict(exc.key)
             if error is None:
                 raise
             raise error from exc
+
+    def _applied_by_us(self, ops: Sequence[WriteOp], key: str) -> bool:
+        """Whether ``key`` holds exactly what this batch writes there.
+
+        A backend that retries after a lost reply re-sends a batch that was already applied;
+        its create then meets its own record. The bytes carry microsecond timestamps, so an
+        equal value is this batch's, never another writer's.
+        """
+        conditional = [
+            op for op in ops if isinstance(op, RequireOp) or (isinstance(op, SetOp) and op.only_if_absent)
+        ]
+        if len(conditional) != 1:
+            # With several records, one of them being ours says nothing about the others.
+            return False
+        written = [op.value for op in ops if isinstance(op, SetOp) and op.key == key]
+        return bool(written) and self.backend.get(key) == written[-1]
 
     @staticmethod
     def _not_found(key: str, message: str) -> ConflictHandler:
@@ -652,4 +764,4 @@ class KVSessionRepository(SessionRepository):
 
     def _remember_agent(self, session_id: str, agent_id: str, created_at: str) -> None:
         with self._lock:
-            self._agent_created_at[(session_id, agent_id)] = created_at
+            self._agent_created_at.put((session_id, agent_id), created_at)

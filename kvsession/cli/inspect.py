@@ -358,9 +358,6 @@ def rm(session_ids: tuple[str, ...], yes: bool, url: str | None) -> None:
 def _clear_leftovers(repo: KVSessionRepository, session_id: str) -> int:
     """Remove the keys and index entry of a session whose record is gone; return the key count."""
     count = len(repo.session_keys(session_id))
-    try:
-        repo.delete_session(session_id)
-    except NotFoundError:
-        repo.backend.index_remove(repo.keys.sessions_index(), [session_id])
-        return 0
+    if not repo.clear_leftovers(session_id):
+        return 0  # created meanwhile: not ours to delete
     return count

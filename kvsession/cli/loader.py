@@ -69,10 +69,12 @@ class SessionWriter:
         Leftover keys of a session whose record is missing (an interrupted load, an expired
         session) are deleted first; with ``replace`` an existing session is deleted too.
         """
-        if self.exists() is not None and existing == "skip":
-            return False
-        with contextlib.suppress(NotFoundError):
-            self.repo.delete_session(self.session_id)
+        if self.exists() is not None:
+            if existing == "skip":
+                return False
+            with contextlib.suppress(NotFoundError):
+                self.repo.delete_session(self.session_id)
+        self.repo.clear_leftovers(self.session_id)
         return True
 
     def add_agent(self, agent: SessionAgent) -> None:

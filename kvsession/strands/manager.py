@@ -112,11 +112,11 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
 
     def read_session(self, session_id: str | None = None, **kwargs: Any) -> Session | None:
         """Read a session (default: this manager's)."""
-        return self.repository.read_session(session_id or self.session_id, **kwargs)
+        return self.repository.read_session(self.session_id if session_id is None else session_id, **kwargs)
 
     def delete_session(self, session_id: str | None = None, **kwargs: Any) -> None:
         """Delete a session and every key it owns (default: this manager's)."""
-        self.repository.delete_session(session_id or self.session_id, **kwargs)
+        self.repository.delete_session(self.session_id if session_id is None else session_id, **kwargs)
 
     def create_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
         """Create an agent record."""
@@ -162,7 +162,7 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
         several agents, the agents' messages are merged by ``created_at`` (ties by agent id,
         then message id) before ``offset``/``limit`` apply.
         """
-        session_id = session_id or self.session_id
+        session_id = self.session_id if session_id is None else session_id
         if agent_id is not None:
             return self.repository.list_messages(session_id, agent_id, limit=limit, offset=offset, **kwargs)
         agents = self.repository.list_agents(session_id)

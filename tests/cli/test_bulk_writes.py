@@ -63,8 +63,9 @@ def test_existing_records_fail_the_whole_batch_unless_replace(kv: BackendHarness
 
     agent = SessionAgent(agent_id="a", state={}, conversation_manager_state={})
     repo.put_agents("s", [agent])
+    repo.put_agents("s", [agent])  # the very same record again: a retry, already applied
     with pytest.raises(RecordExistsError):
-        repo.put_agents("s", [agent])
+        repo.put_agents("s", [SessionAgent(agent_id="a", state={"other": 1}, conversation_manager_state={})])
     repo.put_session(Session(session_id="s", session_type=SessionType.AGENT))
     with pytest.raises(SessionExistsError):
         repo.put_session(Session(session_id="s", session_type=SessionType.AGENT))

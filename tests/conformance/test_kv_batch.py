@@ -9,11 +9,13 @@ import pytest
 from kvsession.batch import Batch
 from kvsession.errors import BackendError, ConflictError
 from kvsession.protocol import (
+    DeleteGroupOp,
     DeleteOp,
     ExpireOp,
     IndexAddOp,
     IndexRemoveOp,
     KeyValueBackend,
+    RequireOp,
     SetAddOp,
     SetOp,
     SetRemoveOp,
@@ -155,3 +157,37 @@ def test_large_batches(kv: BackendHarness) -> None:
     kv.backend.apply([IndexRemoveOp("idx", tuple(m for m, _ in members[:4_000])), DeleteOp(keys)])
     assert kv.backend.index_range("idx", limit=1) == ["m04000"]
     assert kv.backend.get_many(list(keys[:50])) == [None] * 50
+
+
+def test_require_is_a_precondition_that_writes_nothing(kv: BackendHarness) -> None:
+    kv.backend.set("root", b"r")
+    kv.backend.apply([RequireOp("root", present=True), SetOp("a", b"1")])
+    assert kv.backend.get("a") == b"1"
+    for failing in (RequireOp("root", present=False), RequireOp("nope", present=True)):
+        with pytest.raises(ConflictError) as info:
+            kv.backend.apply([SetOp("b", b"2"), failing])
+        assert info.value.key == failing.key
+        assert kv.backend.get("b") is None
+    kv.backend.apply([DeleteOp(("root",)), RequireOp("root", present=False), SetOp("c", b"3")])
+    assert kv.backend.get("c") == b"3"
+
+
+def test_delete_group_deletes_the_set_and_every_key_it_names(kv: BackendHarness) -> None:
+    kv.backend.set("g:value", b"v")
+    kv.backend.index_add("g:index", {"m": 1})
+    kv.backend.set_add("g:set", ["x"])
+    kv.backend.set("outsider", b"o")
+    kv.backend.set_add("group", ["g:value", "g:index", "g:set", "g:never-there"])
+    kv.backend.apply([DeleteGroupOp("group"), SetOp("g:value", b"new", only_if_absent=True)])
+    assert kv.backend.get("g:value") == b"new"  # judged after the group delete: absent
+    assert not any(kv.backend.exists(key) for key in ("g:index", "g:set", "group"))
+    assert kv.backend.get("outsider") == b"o"
+    kv.backend.apply([DeleteGroupOp("no-such-group")])
+
+
+def test_delete_group_on_a_key_of_another_kind_applies_nothing(kv: BackendHarness) -> None:
+    kv.backend.set("group", b"not a set")
+    with pytest.raises(BackendError) as info:
+        kv.backend.apply([SetOp("a", b"1"), DeleteGroupOp("group")])
+    assert info.value.key == "group"
+    assert kv.backend.get("a") is None

@@ -159,3 +159,15 @@ def test_memory_usage_and_compare_and_set_on_a_real_server(valkey_url: str) -> N
     ttl_left = backend.ttl("a")
     assert ttl_left is not None and ttl_left > 50  # KEEPTTL
     backend.close()
+
+
+def test_compare_and_set_skips_a_key_that_changed_kind(valkey_url: str) -> None:
+    backend = ValkeyBackend(url=valkey_url)
+    backend.set("a", b"old-a")
+    backend.set_add("b", ["now a set"])
+    backend.set("c", b"old-c")
+    changes = [("a", b"old-a", b"new-a"), ("b", b"old-b", b"new-b"), ("c", b"old-c", b"new-c")]
+    assert backend.compare_and_set(changes) == 2
+    assert (backend.get("a"), backend.get("c")) == (b"new-a", b"new-c")
+    assert backend.set_members("b") == {"now a set"}
+    backend.close()

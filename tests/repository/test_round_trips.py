@@ -42,10 +42,31 @@ def test_restore_is_two_round_trips_whatever_n(repo: KVSessionRepository, counti
         assert counting.round_trips == 2
 
 
-def test_delete_is_two_round_trips(repo: KVSessionRepository, counting: CountingBackend) -> None:
+def test_delete_is_one_round_trip(repo: KVSessionRepository, counting: CountingBackend) -> None:
+    """The budget is 2; the session's keys are listed server-side, so it takes 1."""
     _populate(repo, 200)
     counting.reset()
     repo.delete_session("s1")
+    assert counting.round_trips == 1
+    assert repo.session_keys("s1") == []
+
+
+def test_create_session_is_one_round_trip_even_over_leftovers(
+    repo: KVSessionRepository, counting: CountingBackend
+) -> None:
+    _populate(repo, 20)
+    counting.inner.delete_many([repo.keys.session("s1")])  # as if the root had expired
+    counting.reset()
+    repo.create_session(Session(session_id="s1", session_type=SessionType.AGENT))
+    assert counting.round_trips == 1
+    assert repo.session_keys("s1") == [repo.keys.session("s1"), repo.keys.owned_keys("s1")]
+
+
+def test_reads_of_one_record_are_one_round_trip(repo: KVSessionRepository, counting: CountingBackend) -> None:
+    _populate(repo, 1)
+    counting.reset()
+    assert repo.read_agent("s1", "a1") is not None
+    assert repo.read_message("s1", "a1", 0) is not None
     assert counting.round_trips == 2
 
 

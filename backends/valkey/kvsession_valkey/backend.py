@@ -23,7 +23,7 @@ from valkey.retry import Retry
 
 from kvsession.config import BackendConfig, convert_options, parse_url, resolve_url
 from kvsession.errors import BackendError, BackendUnavailable, ConflictError, ValueTooLargeError
-from kvsession.protocol import RefreshTtlOp, SetAddOp, SetOp, SetRemoveOp, WriteOp
+from kvsession.protocol import DeleteGroupOp, RefreshTtlOp, SetAddOp, SetOp, SetRemoveOp, WriteOp
 from kvsession_valkey.scripts import (
     BATCH_SCRIPT,
     COMPARE_AND_SET_SCRIPT,
@@ -422,13 +422,13 @@ class ValkeyBackend:
     def _raise_rejection(self, ops: Sequence[WriteOp], reply: list[Any]) -> None:
         reason, number, detail = (_text(part) for part in reply)
         op = ops[int(number) - 1]
-        key = op.members_key if isinstance(op, RefreshTtlOp) else getattr(op, "key", None)
+        key = op.members_key if isinstance(op, RefreshTtlOp | DeleteGroupOp) else getattr(op, "key", None)
         logger.debug("key=<%s>, reason=<%s> | batch rejected, nothing applied", key, reason)
         if reason == "absent":
             raise ConflictError("only-if-absent: key exists; batch not applied", key=key)
         if reason == "present":
             raise ConflictError("only-if-present: key is missing; batch not applied", key=key)
-        wanted = "set" if isinstance(op, SetAddOp | SetRemoveOp | RefreshTtlOp) else "index"
+        wanted = "set" if isinstance(op, SetAddOp | SetRemoveOp | RefreshTtlOp | DeleteGroupOp) else "index"
         raise BackendError(f"holds a {detail}, not a {wanted}; batch not applied", key=key)
 
     # -- Valkey-only extras, for tools (the command line) ---------------------------------------

@@ -25,11 +25,13 @@ pexpire     key                     ``pexpire``, px (``0`` deletes the key, as V
 refresh     members_key             ``refresh``, px, below_px: if the set ``members_key`` has
                                     less than below_px ms to live (or no expiry), PEXPIRE it and
                                     every key named by its members.
+require     key                     ``require``, ``1`` (must exist) or ``0`` (must not); no write.
+delgroup    members_key             ``delgroup``: DEL every key named by the set, then the set.
 ==========  ======================  ===========================================================
 
 Every key is in ``KEYS`` so Valkey Cluster can route the script (all keys of one batch must
 then share a hash tag, which the repository's cluster key scheme guarantees). The one exception
-is ``refresh``: the keys it re-expires are read from the set on the server, so they cannot be
+is ``refresh`` / ``delgroup``: the keys they touch are read from the set on the server, so they cannot be
 declared up front; in a cluster they must share the set's hash tag (they do, being one
 session's keys), and standalone Valkey places no restriction on them.
 
@@ -45,11 +47,13 @@ from collections.abc import Sequence
 
 from kvsession.errors import BackendError
 from kvsession.protocol import (
+    DeleteGroupOp,
     DeleteOp,
     ExpireOp,
     IndexAddOp,
     IndexRemoveOp,
     RefreshTtlOp,
+    RequireOp,
     SetAddOp,
     SetOp,
     SetRemoveOp,
@@ -61,9 +65,10 @@ __all__ = ["BATCH_SCRIPT", "COMPARE_AND_SET_SCRIPT", "encode_batch", "encode_sco
 COMPARE_AND_SET_SCRIPT = """
 -- Replace each KEYS[i] only if it still holds ARGV[2i-1], keeping its expiry: a record
 -- rewritten or deleted by a live writer between a tool's read and its write is left alone.
+-- TYPE first: a GET on a key now holding another kind would fail half-way through the loop.
 local done = 0
 for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[2 * i - 1] then
+  if redis.call('TYPE', KEYS[i])['ok'] == 'string' and redis.call('GET', KEYS[i]) == ARGV[2 * i - 1] then
     redis.call('SET', KEYS[i], ARGV[2 * i], 'KEEPTTL')
     done = done + 1
   end
@@ -101,6 +106,13 @@ while a <= #ARGV do
     op.key = KEYS[k]; k = k + 1
     op.px = ARGV[a + 1]; op.below = tonumber(ARGV[a + 2])
     a = a + 3
+  elseif code == 'require' then
+    op.key = KEYS[k]; k = k + 1
+    op.present = ARGV[a + 1] == '1'
+    a = a + 2
+  elseif code == 'delgroup' then
+    op.key = KEYS[k]; k = k + 1
+    a = a + 1
   else
     -- zadd (n score/member pairs) or zrem / sadd / srem (n members)
     op.key = KEYS[k]; k = k + 1
@@ -129,8 +141,19 @@ for i, op in ipairs(ops) do
     if string.sub(op.flags, 1, 1) == '1' and exists then return {'absent', i, ''} end
     if string.sub(op.flags, 2, 2) == '1' and not exists then return {'present', i, ''} end
     planned[op.key] = 'value'
+  elseif code == 'require' then
+    local exists = kind_of(op.key) ~= 'none'
+    if op.present and not exists then return {'present', i, ''} end
+    if (not op.present) and exists then return {'absent', i, ''} end
   elseif code == 'del' then
     for _, key in ipairs(op.keys) do planned[key] = 'none' end
+  elseif code == 'delgroup' then
+    local current = kind_of(op.key)
+    if current ~= 'none' and current ~= 'set' then return {'kind', i, current} end
+    if planned[op.key] == nil and current == 'set' then
+      for _, member in ipairs(redis.call('SMEMBERS', op.key)) do planned[member] = 'none' end
+    end
+    planned[op.key] = 'none'
   elseif code ~= 'pexpire' then
     -- zadd / zrem / sadd / srem / refresh
     local wanted = (code == 'zadd' or code == 'zrem') and 'index' or 'set'
@@ -160,6 +183,14 @@ for _, op in ipairs(ops) do
     end
   elseif code == 'pexpire' then
     redis.call('PEXPIRE', op.key, op.px)
+  elseif code == 'require' then
+    -- a precondition only: judged in pass 1
+  elseif code == 'delgroup' then
+    local members = redis.call('SMEMBERS', op.key)
+    for i = 1, #members, CHUNK do
+      redis.call('DEL', unpack(members, i, math.min(i + CHUNK - 1, #members)))
+    end
+    redis.call('DEL', op.key)
   elseif code == 'refresh' then
     -- PTTL: -2 missing (nothing to refresh), -1 no expiry (due), else ms left.
     local left = redis.call('PTTL', op.key)
@@ -233,6 +264,12 @@ def encode_batch(ops: Sequence[WriteOp]) -> tuple[list[str], list[str | bytes]]:
         elif isinstance(op, ExpireOp):
             keys.append(op.key)
             args += ["pexpire", str(ttl_to_ms(op.ttl, key=op.key, minimum=0))]
+        elif isinstance(op, RequireOp):
+            keys.append(op.key)
+            args += ["require", "1" if op.present else "0"]
+        elif isinstance(op, DeleteGroupOp):
+            keys.append(op.members_key)
+            args += ["delgroup"]
         elif isinstance(op, RefreshTtlOp):
             keys.append(op.members_key)
             px = ttl_to_ms(op.ttl, key=op.members_key, minimum=0)

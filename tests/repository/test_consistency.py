@@ -1,0 +1,132 @@
+"""Indexes and records never disagree: races, retries, leftovers, and the restore rule on reads."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from strands.types.session import SessionAgent, SessionMessage, SessionType
+
+import kvsession
+from kvsession.errors import ConfigError, InvalidIdError
+from kvsession.memory import MemoryBackend
+from kvsession.protocol import KeyValueBackend, WriteOp
+from kvsession.records import Session
+from kvsession.repository import TTL_SLACK, KVSessionRepository
+from kvsession.strands import KVSessionManager
+from kvsession.testing import CountingBackend
+
+
+def _message(i: int, text: str | None = None) -> SessionMessage:
+    return SessionMessage.from_message({"role": "user", "content": [{"text": text or f"m{i}"}]}, i)
+
+
+def _session(sid: str = "s1") -> Session:
+    return Session(session_id=sid, session_type=SessionType.AGENT)
+
+
+def _agent(aid: str = "a1") -> SessionAgent:
+    return SessionAgent(agent_id=aid, state={}, conversation_manager_state={})
+
+
+def test_an_append_after_a_delete_leaves_nothing_to_inherit(
+    backend: KeyValueBackend,
+) -> None:
+    """A writer that still appends after another worker deleted the session."""
+    repo = KVSessionRepository(backend)
+    repo.create_session(_session())
+    repo.create_agent("s1", _agent())
+    repo.create_message("s1", "a1", _message(0))
+    repo.delete_session("s1")
+    repo.create_message("s1", "a1", _message(1, "late"))  # the slow worker
+    assert repo.read_session("s1") is None
+    assert repo.list_messages("s1", "a1") == []  # no root: the late record is invisible
+
+    repo.create_session(_session())
+    repo.create_agent("s1", _agent())
+    repo.create_message("s1", "a1", _message(1, "fresh"))  # the same id: no conflict
+    assert [m.message["content"][0]["text"] for m in repo.list_messages("s1", "a1")] == ["fresh"]
+
+
+def test_messages_of_an_agent_never_created_still_delete_whole(backend: KeyValueBackend) -> None:
+    repo = KVSessionRepository(backend)
+    repo.create_session(_session())
+    repo.create_message("s1", "ghost", _message(0))
+    assert repo.keys.messages_index("s1", "ghost") in repo.session_keys("s1")
+    repo.delete_session("s1")
+    assert not backend.exists(repo.keys.messages_index("s1", "ghost"))
+    repo.create_session(_session())
+    assert repo.list_messages("s1", "ghost") == []
+
+
+def test_reads_of_single_records_follow_the_restore_rule(backend: KeyValueBackend) -> None:
+    repo = KVSessionRepository(backend)
+    repo.create_session(_session())
+    repo.create_agent("s1", _agent())
+    repo.create_message("s1", "a1", _message(0))
+    backend.delete_many([repo.keys.session("s1")])  # the root expired first
+    assert repo.read_agent("s1", "a1") is None
+    assert repo.read_message("s1", "a1", 0) is None
+
+
+def test_update_session_never_lets_the_root_outlive_its_records(kv: Any) -> None:
+    ttl = 0.6
+    repo = KVSessionRepository(kv.backend, ttl=ttl)
+    repo.create_session(_session())
+    repo.create_agent("s1", _agent())
+    repo.create_message("s1", "a1", _message(0))
+    kv.advance(ttl * TTL_SLACK / 2)  # the group refresh is not due yet
+    session = repo.read_session("s1")
+    assert session is not None
+    session.metadata["plan"] = "pro"
+    repo.update_session(session)
+    root_left = kv.backend.ttl(repo.keys.session("s1"))
+    for key in repo.session_keys("s1"):
+        left = kv.backend.ttl(key)
+        assert left is not None and root_left is not None and left >= root_left - 0.05, key
+    kv.advance(ttl * (1 + TTL_SLACK) + 0.25)
+    assert repo.read_session("s1") is None
+
+
+class _RetryingBackend(CountingBackend):
+    """A backend whose first reply is lost: it applies a batch, then the retry meets its own write."""
+
+    def apply(self, ops: Sequence[WriteOp]) -> None:
+        self.calls["apply"] += 1
+        self.inner.apply(ops)
+        self.inner.apply(ops)
+
+
+def test_a_retried_create_that_already_succeeded_is_not_a_conflict() -> None:
+    repo = KVSessionRepository(_RetryingBackend(MemoryBackend()))
+    repo.create_session(_session())
+    repo.create_agent("s1", _agent())
+    repo.create_message("s1", "a1", _message(0))
+    assert [m.message_id for m in repo.list_messages("s1", "a1")] == [0]
+
+
+@pytest.mark.parametrize("ttl", [0.0, -5.0, math.nan, math.inf])
+def test_a_ttl_that_cannot_expire_anything_sensibly_is_refused(ttl: float) -> None:
+    with pytest.raises(ValueError, match="ttl"):
+        KVSessionRepository(MemoryBackend(), ttl=ttl)
+    with pytest.raises(ConfigError, match="ttl"):
+        kvsession.connect(f"memory://?ttl={ttl}")
+
+
+def test_an_empty_session_id_is_never_read_as_the_managers_own() -> None:
+    manager = KVSessionManager("mine", backend=MemoryBackend())
+    with pytest.raises(InvalidIdError):
+        manager.delete_session("")
+    assert manager.read_session() is not None
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["valkey://user:s3cr3t@127.0.0.1:6379/0?ttl=-1", "valkey://user:s3cr%40t@127.0.0.1:99999999/0"],
+)
+def test_errors_never_show_the_password(url: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        kvsession.connect(url)
+    assert "s3cr" not in str(info.value) and ":***@" in str(info.value)
