@@ -43,7 +43,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from strands.session.session_repository import SessionRepository
@@ -96,7 +96,9 @@ class _BoundedCache(OrderedDict[_K, _V]):
             self.popitem(last=False)
 
 
-def _valid_ttl(ttl: float | None) -> float | None:
+def _valid_ttl(ttl: float | timedelta | None) -> float | None:
+    if isinstance(ttl, timedelta):
+        ttl = ttl.total_seconds()
     if ttl is not None and not (math.isfinite(ttl) and ttl > 0):
         raise ValueError(f"ttl=<{ttl}> | must be a finite number of seconds above 0, or None")
     return ttl
@@ -125,7 +127,8 @@ class KVSessionRepository(SessionRepository):
         codec: ``"json"`` or ``"msgpack"``; reading sniffs the format, so either reads both.
         prefix: Namespace in front of every key.
         cluster: Use the cluster key scheme (session id as a hash tag).
-        ttl: Seconds of inactivity after which a session expires (``None``: never).
+        ttl: Inactivity after which a session expires, in seconds or as a ``timedelta``
+            (``None``: never).
         touch_on_read: Whether reads also keep a session alive.
     """
 
@@ -136,7 +139,7 @@ class KVSessionRepository(SessionRepository):
         codec: str | None = None,
         prefix: str | None = None,
         cluster: bool | None = None,
-        ttl: float | None = None,
+        ttl: float | timedelta | None = None,
         touch_on_read: bool | None = None,
     ) -> None:
         store: StoreOptions = backend.config.store

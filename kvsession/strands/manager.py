@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from strands.session.repository_session_manager import RepositorySessionManager
@@ -17,6 +18,7 @@ from kvsession.repository import KVSessionRepository
 if TYPE_CHECKING:
     from strands.multiagent.base import MultiAgentBase
     from strands.types.session import Session as StrandsSession
+    from typing_extensions import Self
 
     from kvsession.protocol import KeyValueBackend
 
@@ -42,9 +44,14 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
         metadata: Stored on the session record when this manager creates the session.
         codec: ``"json"`` or ``"msgpack"``; overrides the URL's ``codec``.
         prefix: Key namespace; overrides the URL's ``prefix``.
-        ttl: Idle expiry in seconds; overrides the URL's ``ttl``.
+        ttl: Idle expiry, in seconds or as a ``timedelta``; overrides the URL's ``ttl``.
         touch_on_read: Whether reads keep a session with a ttl alive.
+        cluster: Use the cluster key scheme (session id as a hash tag); overrides ``key_scheme``.
         **kwargs: Passed to Strands' ``RepositorySessionManager``.
+
+    A manager that connected by itself (no ``backend`` given) owns that connection: release it
+    with :meth:`close` or a ``with`` block. With many managers per process (one per request),
+    connect once and pass the same ``backend`` to each: its connection pool is thread-safe.
     """
 
     def __init__(
@@ -56,14 +63,17 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
         metadata: Mapping[str, Any] | None = None,
         codec: str | None = None,
         prefix: str | None = None,
-        ttl: float | None = None,
+        ttl: float | timedelta | None = None,
         touch_on_read: bool | None = None,
+        cluster: bool | None = None,
         **kwargs: Any,
     ) -> None:
+        self._owns_backend = backend is None
         self.repository = KVSessionRepository(
             backend if backend is not None else connect(url),
             codec=codec,
             prefix=prefix,
+            cluster=cluster,
             ttl=ttl,
             touch_on_read=touch_on_read,
         )
@@ -79,6 +89,17 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
     def from_url(cls, session_id: str, url: str | None = None, **options: Any) -> KVSessionManager:
         """Create a manager for ``url`` (``memory://``, ``valkey://host:port/0?codec=msgpack`` ...)."""
         return cls(session_id, url=url, **options)
+
+    def close(self) -> None:
+        """Close the backend if this manager connected it (a backend you passed stays open)."""
+        if self._owns_backend:
+            self.repository.backend.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def backend(self) -> KeyValueBackend:

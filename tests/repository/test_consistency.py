@@ -130,3 +130,20 @@ def test_errors_never_show_the_password(url: str) -> None:
     with pytest.raises(ConfigError) as info:
         kvsession.connect(url)
     assert "s3cr" not in str(info.value) and ":***@" in str(info.value)
+
+
+def test_manager_takes_a_timedelta_ttl_and_closes_only_what_it_opened(valkey_url: str) -> None:
+    from datetime import timedelta
+
+    with KVSessionManager("s1", url=valkey_url, ttl=timedelta(minutes=5)) as manager:
+        assert manager.repository.ttl == 300
+        ttl_left = manager.backend.ttl(manager.repository.keys.session("s1"))
+        assert ttl_left is not None and 300 < ttl_left <= 300 * (1 + TTL_SLACK)
+    with pytest.raises(kvsession.BackendUnavailable):
+        manager.read_session()  # it connected, so it closed
+
+    shared = kvsession.connect(valkey_url)
+    with KVSessionManager("s2", backend=shared):
+        pass
+    assert shared.exists(KVSessionRepository(shared).keys.session("s2"))  # still open
+    shared.close()
