@@ -78,52 +78,15 @@ return done
 
 BATCH_SCRIPT = """
 -- kvsession atomic batch: check every op first, write only if all checks pass.
+-- Two passes over ARGV, no per-op tables: this script runs on every append.
 local unpack = unpack or table.unpack
 -- Valkey's TYPE names mapped to the kinds kvsession speaks of (see kvsession.protocol).
 local KINDS = {string = 'value', zset = 'index', set = 'set', none = 'none'}
+-- The kind each member-list op needs, and how many ARGV entries one of its members takes.
+local WANT = {zadd = 'index', zrem = 'index', sadd = 'set', srem = 'set'}
+local WIDTH = {zadd = 2, zrem = 1, sadd = 1, srem = 1}
 -- Stay far below Lua's unpack() limit (LUAI_MAXCSTACK, 8000) for large member lists.
 local CHUNK = 1000
-
-local ops = {}
-local a, k = 1, 1
-while a <= #ARGV do
-  local code = ARGV[a]
-  local op = {code = code}
-  if code == 'set' then
-    op.key = KEYS[k]; k = k + 1
-    op.flags = ARGV[a + 1]; op.px = ARGV[a + 2]; op.value = ARGV[a + 3]
-    a = a + 4
-  elseif code == 'del' then
-    local n = tonumber(ARGV[a + 1])
-    op.keys = {}
-    for i = 1, n do op.keys[i] = KEYS[k]; k = k + 1 end
-    a = a + 2
-  elseif code == 'pexpire' then
-    op.key = KEYS[k]; k = k + 1
-    op.px = ARGV[a + 1]
-    a = a + 2
-  elseif code == 'refresh' then
-    op.key = KEYS[k]; k = k + 1
-    op.px = ARGV[a + 1]; op.below = tonumber(ARGV[a + 2])
-    a = a + 3
-  elseif code == 'require' then
-    op.key = KEYS[k]; k = k + 1
-    op.present = ARGV[a + 1] == '1'
-    a = a + 2
-  elseif code == 'delgroup' then
-    op.key = KEYS[k]; k = k + 1
-    a = a + 1
-  else
-    -- zadd (n score/member pairs) or zrem / sadd / srem (n members)
-    op.key = KEYS[k]; k = k + 1
-    local width = (code == 'zadd') and 2 or 1
-    local count = tonumber(ARGV[a + 1]) * width
-    op.args = {}
-    for i = 1, count do op.args[i] = ARGV[a + 1 + i] end
-    a = a + 2 + count
-  end
-  ops[#ops + 1] = op
-end
 
 -- Pass 1: judge each op against the state the ops before it will have left, exactly as
 -- MemoryBackend._check does (a key deleted earlier in the batch counts as absent).
@@ -134,80 +97,114 @@ local function kind_of(key)
   local t = redis.call('TYPE', key)['ok']
   return KINDS[t] or t
 end
-for i, op in ipairs(ops) do
-  local code = op.code
+local function exists(key)
+  local p = planned[key]
+  if p ~= nil then return p ~= 'none' end
+  return redis.call('EXISTS', key) == 1
+end
+local function check_kind(key, wanted, i)
+  local current = kind_of(key)
+  if current ~= 'none' and current ~= wanted then return {'kind', i, current} end
+  return nil
+end
+
+local a, k, i, n = 1, 1, 0, #ARGV
+while a <= n do
+  local code = ARGV[a]
+  i = i + 1
   if code == 'set' then
-    local exists = kind_of(op.key) ~= 'none'
-    if string.sub(op.flags, 1, 1) == '1' and exists then return {'absent', i, ''} end
-    if string.sub(op.flags, 2, 2) == '1' and not exists then return {'present', i, ''} end
-    planned[op.key] = 'value'
-  elseif code == 'require' then
-    local exists = kind_of(op.key) ~= 'none'
-    if op.present and not exists then return {'present', i, ''} end
-    if (not op.present) and exists then return {'absent', i, ''} end
-  elseif code == 'del' then
-    for _, key in ipairs(op.keys) do planned[key] = 'none' end
-  elseif code == 'delgroup' then
-    local current = kind_of(op.key)
-    if current ~= 'none' and current ~= 'set' then return {'kind', i, current} end
-    if planned[op.key] == nil and current == 'set' then
-      for _, member in ipairs(redis.call('SMEMBERS', op.key)) do planned[member] = 'none' end
+    local key, flags = KEYS[k], ARGV[a + 1]
+    if flags ~= '00' then
+      local present = exists(key)
+      if string.sub(flags, 1, 1) == '1' and present then return {'absent', i, ''} end
+      if string.sub(flags, 2, 2) == '1' and not present then return {'present', i, ''} end
     end
-    planned[op.key] = 'none'
-  elseif code ~= 'pexpire' then
-    -- zadd / zrem / sadd / srem / refresh
-    local wanted = (code == 'zadd' or code == 'zrem') and 'index' or 'set'
-    local current = kind_of(op.key)
-    if current ~= 'none' and current ~= wanted then return {'kind', i, current} end
-    if code == 'zadd' or code == 'sadd' then planned[op.key] = wanted end
+    planned[key] = 'value'
+    k = k + 1; a = a + 4
+  elseif code == 'del' then
+    local count = tonumber(ARGV[a + 1])
+    for j = k, k + count - 1 do planned[KEYS[j]] = 'none' end
+    k = k + count; a = a + 2
+  elseif code == 'pexpire' then
+    k = k + 1; a = a + 2
+  elseif code == 'require' then
+    local present = exists(KEYS[k])
+    if ARGV[a + 1] == '1' and not present then return {'present', i, ''} end
+    if ARGV[a + 1] == '0' and present then return {'absent', i, ''} end
+    k = k + 1; a = a + 2
+  elseif code == 'refresh' then
+    local bad = check_kind(KEYS[k], 'set', i)
+    if bad then return bad end
+    k = k + 1; a = a + 3
+  elseif code == 'delgroup' then
+    local key = KEYS[k]
+    local bad = check_kind(key, 'set', i)
+    if bad then return bad end
+    if planned[key] == nil and kind_of(key) == 'set' then
+      for _, member in ipairs(redis.call('SMEMBERS', key)) do planned[member] = 'none' end
+    end
+    planned[key] = 'none'
+    k = k + 1; a = a + 1
+  else
+    -- zadd (n score/member pairs) or zrem / sadd / srem (n members)
+    local key, wanted = KEYS[k], WANT[code]
+    local bad = check_kind(key, wanted, i)
+    if bad then return bad end
+    if code == 'zadd' or code == 'sadd' then planned[key] = wanted end
+    k = k + 1; a = a + 2 + tonumber(ARGV[a + 1]) * WIDTH[code]
   end
 end
 
 -- Pass 2: every check passed; write.
-local function call_chunked(cmd, key, args)
-  for i = 1, #args, CHUNK do
-    redis.call(cmd, key, unpack(args, i, math.min(i + CHUNK - 1, #args)))
+local function call_chunked(cmd, key, first, last)
+  for j = first, last, CHUNK do
+    redis.call(cmd, key, unpack(ARGV, j, math.min(j + CHUNK - 1, last)))
   end
 end
-for _, op in ipairs(ops) do
-  local code = op.code
+a, k = 1, 1
+while a <= n do
+  local code = ARGV[a]
   if code == 'set' then
-    if op.px ~= '0' then
-      redis.call('SET', op.key, op.value, 'PX', op.px)
+    if ARGV[a + 2] ~= '0' then
+      redis.call('SET', KEYS[k], ARGV[a + 3], 'PX', ARGV[a + 2])
     else
-      redis.call('SET', op.key, op.value)
+      redis.call('SET', KEYS[k], ARGV[a + 3])
     end
+    k = k + 1; a = a + 4
   elseif code == 'del' then
-    for i = 1, #op.keys, CHUNK do
-      redis.call('DEL', unpack(op.keys, i, math.min(i + CHUNK - 1, #op.keys)))
+    local count = tonumber(ARGV[a + 1])
+    for j = k, k + count - 1, CHUNK do
+      redis.call('DEL', unpack(KEYS, j, math.min(j + CHUNK - 1, k + count - 1)))
     end
+    k = k + count; a = a + 2
   elseif code == 'pexpire' then
-    redis.call('PEXPIRE', op.key, op.px)
+    redis.call('PEXPIRE', KEYS[k], ARGV[a + 1])
+    k = k + 1; a = a + 2
   elseif code == 'require' then
     -- a precondition only: judged in pass 1
-  elseif code == 'delgroup' then
-    local members = redis.call('SMEMBERS', op.key)
-    for i = 1, #members, CHUNK do
-      redis.call('DEL', unpack(members, i, math.min(i + CHUNK - 1, #members)))
-    end
-    redis.call('DEL', op.key)
+    k = k + 1; a = a + 2
   elseif code == 'refresh' then
     -- PTTL: -2 missing (nothing to refresh), -1 no expiry (due), else ms left.
-    local left = redis.call('PTTL', op.key)
-    if left == -1 or (left >= 0 and left < op.below) then
-      for _, member in ipairs(redis.call('SMEMBERS', op.key)) do
-        redis.call('PEXPIRE', member, op.px)
+    local key, px = KEYS[k], ARGV[a + 1]
+    local left = redis.call('PTTL', key)
+    if left == -1 or (left >= 0 and left < tonumber(ARGV[a + 2])) then
+      for _, member in ipairs(redis.call('SMEMBERS', key)) do
+        redis.call('PEXPIRE', member, px)
       end
-      redis.call('PEXPIRE', op.key, op.px)
+      redis.call('PEXPIRE', key, px)
     end
-  elseif code == 'zadd' then
-    call_chunked('ZADD', op.key, op.args)
-  elseif code == 'zrem' then
-    call_chunked('ZREM', op.key, op.args)
-  elseif code == 'sadd' then
-    call_chunked('SADD', op.key, op.args)
+    k = k + 1; a = a + 3
+  elseif code == 'delgroup' then
+    local members = redis.call('SMEMBERS', KEYS[k])
+    for j = 1, #members, CHUNK do
+      redis.call('DEL', unpack(members, j, math.min(j + CHUNK - 1, #members)))
+    end
+    redis.call('DEL', KEYS[k])
+    k = k + 1; a = a + 1
   else
-    call_chunked('SREM', op.key, op.args)
+    local count = tonumber(ARGV[a + 1]) * WIDTH[code]
+    if count > 0 then call_chunked(string.upper(code), KEYS[k], a + 2, a + 1 + count) end
+    k = k + 1; a = a + 2 + count
   end
 end
 return 0
