@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 from kvsession.errors import BackendError
 from kvsession.protocol import (
@@ -233,9 +234,13 @@ def encode_score(score: float, *, key: str) -> str:
         BackendError: ``score`` is NaN, which Valkey refuses; refusing it here means a batch
             never fails half-way through its writes.
     """
-    if math.isnan(score):
+    if score != score:  # NaN, without a function call on the hot path
         raise BackendError("an index score cannot be NaN", key=key)
     return repr(float(score))
+
+
+_FLAGS = {(False, False): "00", (True, False): "10", (False, True): "01", (True, True): "11"}
+_MEMBER_CODES: dict[type, str] = {SetAddOp: "sadd", IndexRemoveOp: "zrem", SetRemoveOp: "srem"}
 
 
 def encode_batch(ops: Sequence[WriteOp]) -> tuple[list[str], list[str | bytes]]:
@@ -250,37 +255,46 @@ def encode_batch(ops: Sequence[WriteOp]) -> tuple[list[str], list[str | bytes]]:
     keys: list[str] = []
     args: list[str | bytes] = []
     for op in ops:
-        if isinstance(op, SetOp):
+        # Exact type tests, most frequent first: this runs for every append.
+        kind = type(op)
+        if kind is SetOp:
+            op = cast("SetOp", op)
             keys.append(op.key)
-            flags = f"{int(op.only_if_absent)}{int(op.only_if_present)}"
-            px = 0 if op.ttl is None else ttl_to_ms(op.ttl, key=op.key, minimum=1)
-            args += ["set", flags, str(px), bytes(op.value)]
-        elif isinstance(op, DeleteOp):
-            keys.extend(op.keys)
-            args += ["del", str(len(op.keys))]
-        elif isinstance(op, ExpireOp):
-            keys.append(op.key)
-            args += ["pexpire", str(ttl_to_ms(op.ttl, key=op.key, minimum=0))]
-        elif isinstance(op, RequireOp):
-            keys.append(op.key)
-            args += ["require", "1" if op.present else "0"]
-        elif isinstance(op, DeleteGroupOp):
-            keys.append(op.members_key)
-            args += ["delgroup"]
-        elif isinstance(op, RefreshTtlOp):
-            keys.append(op.members_key)
-            px = ttl_to_ms(op.ttl, key=op.members_key, minimum=0)
-            below = ttl_to_ms(op.below, key=op.members_key, minimum=0)
-            args += ["refresh", str(px), str(below)]
-        elif isinstance(op, IndexAddOp):
+            flags = _FLAGS[op.only_if_absent, op.only_if_present]
+            px = "0" if op.ttl is None else str(ttl_to_ms(op.ttl, key=op.key, minimum=1))
+            args += ["set", flags, px, op.value]
+        elif kind is IndexAddOp:
+            op = cast("IndexAddOp", op)
             keys.append(op.key)
             args += ["zadd", str(len(op.members))]
             for member, score in op.members:
                 args += [encode_score(score, key=op.key), member]
-        elif isinstance(op, IndexRemoveOp | SetAddOp | SetRemoveOp):
-            code = "zrem" if isinstance(op, IndexRemoveOp) else "sadd" if isinstance(op, SetAddOp) else "srem"
+        elif kind is SetAddOp or kind is IndexRemoveOp or kind is SetRemoveOp:
+            op = cast("SetAddOp | IndexRemoveOp | SetRemoveOp", op)
             keys.append(op.key)
-            args += [code, str(len(op.members)), *op.members]
+            args += [_MEMBER_CODES[kind], str(len(op.members)), *op.members]
+        elif kind is ExpireOp:
+            op = cast("ExpireOp", op)
+            keys.append(op.key)
+            args += ["pexpire", str(ttl_to_ms(op.ttl, key=op.key, minimum=0))]
+        elif kind is RefreshTtlOp:
+            op = cast("RefreshTtlOp", op)
+            keys.append(op.members_key)
+            group_px = ttl_to_ms(op.ttl, key=op.members_key, minimum=0)
+            below = ttl_to_ms(op.below, key=op.members_key, minimum=0)
+            args += ["refresh", str(group_px), str(below)]
+        elif kind is DeleteOp:
+            op = cast("DeleteOp", op)
+            keys.extend(op.keys)
+            args += ["del", str(len(op.keys))]
+        elif kind is RequireOp:
+            op = cast("RequireOp", op)
+            keys.append(op.key)
+            args += ["require", "1" if op.present else "0"]
+        elif kind is DeleteGroupOp:
+            op = cast("DeleteGroupOp", op)
+            keys.append(op.members_key)
+            args += ["delgroup"]
         else:
             raise TypeError(f"not a kvsession WriteOp: {op!r}")
     return keys, args
