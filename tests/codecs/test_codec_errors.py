@@ -178,3 +178,25 @@ def test_sniff_format(data: bytes, expected: str) -> None:
 def test_sniff_format_rejects_anything_else(data: bytes) -> None:
     with pytest.raises(CodecError):
         sniff_format(data)
+
+
+def test_decode_messages_leaves_the_collector_as_it_found_it() -> None:
+    import gc
+
+    from kvsession.codecs import get_codec
+    from kvsession.records import SessionMessage
+
+    codec = get_codec("json")
+    data = codec.encode_message(SessionMessage.from_message({"role": "user", "content": [{"text": "hi"}]}, 0))
+    assert gc.isenabled()
+    codec.decode_messages([data], keys=["k"])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        codec.decode_messages([data], keys=["k"])
+        assert not gc.isenabled()
+        with pytest.raises(CodecError):
+            codec.decode_messages([b"garbage"], keys=["k"])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
