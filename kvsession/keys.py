@@ -19,6 +19,7 @@ is wrapped as a hash tag, ``session:{user-42}:...``, so one session lives in one
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -44,6 +45,18 @@ def validate_id(kind: str, value: object) -> str:
         InvalidIdError: (a ``ValueError``) naming the id: not a str, empty, longer than
             256 characters, or containing ``:``, ``{``, ``}``, whitespace or control characters.
     """
+    if type(value) is str:
+        # The same few ids come back on every write of a session: remember the valid ones.
+        return _validate_str_id(kind, value)
+    return _validate_id(kind, value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _validate_str_id(kind: str, value: str) -> str:
+    return _validate_id(kind, value)
+
+
+def _validate_id(kind: str, value: object) -> str:
     if not isinstance(value, str):
         raise InvalidIdError(kind, value, f"must be a str, not {type(value).__name__}")
     if not value:

@@ -709,7 +709,7 @@ class KVSessionRepository(SessionRepository):
 
     def _apply(self, batch: Batch, on_conflict: ConflictHandler) -> None:
         """Apply ``batch``; a failed condition raises what ``on_conflict`` maps its key to."""
-        ops = list(batch.ops)
+        ops = batch.ops  # apply() hands the batch a fresh list; this one stays as sent
         try:
             batch.apply()
         except ConflictError as exc:
