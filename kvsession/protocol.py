@@ -237,7 +237,7 @@ class KeyValueBackend(Protocol):
         """Return members starting with ``prefix`` in lexicographic order.
 
         Meaningful only for an index whose members all share one score (as with Valkey's
-        ZRANGEBYLEX); the repository uses score 0 for such indexes.
+        ZRANGEBYLEX): give every member score 0 for a lexicographic index.
         """
         ...
 
