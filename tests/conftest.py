@@ -211,3 +211,26 @@ def networked_kv(request: pytest.FixtureRequest) -> Iterator[BackendHarness]:
     harness = _harness(request, request.param)
     yield harness
     harness.close()
+
+
+# -- report: the same tests, once per backend ---------------------------------------------------
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print, per suite, how many tests passed with each backend (memory / fakeredis / valkey)."""
+    passed: dict[str, dict[str, int]] = {}
+    for report in terminalreporter.stats.get("passed", []):
+        node_id: str = report.nodeid
+        suite = node_id.split("/")[1] if node_id.startswith("tests/") and node_id.count("/") > 1 else ""
+        params = node_id.partition("[")[2]
+        for backend in ALL_BACKENDS:
+            if suite and backend in params.rstrip("]").split("-"):
+                passed.setdefault(suite, dict.fromkeys(ALL_BACKENDS, 0))[backend] += 1
+    if not passed:
+        return
+    terminalreporter.section("passed per backend (the same tests run on each)")
+    terminalreporter.write_line(f"{'suite':<12}" + "".join(f"{backend:>11}" for backend in ALL_BACKENDS))
+    for suite, counts in sorted(passed.items()):
+        terminalreporter.write_line(
+            f"{suite:<12}" + "".join(f"{counts[backend]:>11}" for backend in ALL_BACKENDS)
+        )
