@@ -277,15 +277,7 @@ class ValkeyBackend:
         Raises:
             ValueError: ``offset`` or ``limit`` is negative.
         """
-        _check_window(offset, limit)
-        if limit == 0:
-            self._check_kind(key, "ZCARD")
-            return []
-        stop = -1 if limit is None else offset + limit - 1
-        args: list[str | int] = ["ZRANGE", key, offset, stop]
-        if reverse:
-            args.append("REV")
-        return self._members(key, self._command(key, *args))
+        return self._members(key, self._zrange(key, offset, limit, reverse))
 
     def index_range_with_scores(
         self, key: str, *, offset: int = 0, limit: int | None = None, reverse: bool = False
@@ -295,6 +287,16 @@ class ValkeyBackend:
         Raises:
             ValueError: ``offset`` or ``limit`` is negative.
         """
+        items = list(self._zrange(key, offset, limit, reverse, "WITHSCORES") or ())
+        # RESP2 answers a flat [member, score, ...]; RESP3 answers [[member, score], ...].
+        pairs = (
+            items if items and isinstance(items[0], list) else list(zip(items[::2], items[1::2], strict=True))
+        )
+        members = self._members(key, [member for member, _ in pairs])
+        return [(member, float(score)) for member, (_, score) in zip(members, pairs, strict=True)]
+
+    def _zrange(self, key: str, offset: int, limit: int | None, reverse: bool, *extra: str) -> Reply:
+        """One ``ZRANGE`` by rank; a window of 0 still checks the key's kind, as memory does."""
         _check_window(offset, limit)
         if limit == 0:
             self._check_kind(key, "ZCARD")
@@ -303,14 +305,7 @@ class ValkeyBackend:
         args: list[str | int] = ["ZRANGE", key, offset, stop]
         if reverse:
             args.append("REV")
-        reply = self._command(key, *args, "WITHSCORES")
-        items = list(reply or ())
-        # RESP2 answers a flat [member, score, ...]; RESP3 answers [[member, score], ...].
-        pairs = (
-            items if items and isinstance(items[0], list) else list(zip(items[::2], items[1::2], strict=True))
-        )
-        members = self._members(key, [member for member, _ in pairs])
-        return [(member, float(score)) for member, (_, score) in zip(members, pairs, strict=True)]
+        return self._command(key, *args, *extra)
 
     def index_range_by_prefix(
         self, key: str, prefix: str, *, offset: int = 0, limit: int | None = None
