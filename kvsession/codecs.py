@@ -12,9 +12,11 @@ wherever it sits, as Strands' marker ``{"__bytes_encoded__": true, "data": "<bas
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any, Final, Literal, Protocol, TypeVar, cast
 
 import msgspec
@@ -95,6 +97,35 @@ class Codec(Protocol):
     def decode_state(self, data: bytes | str, *, key: str) -> dict[str, Any]:
         """Decode a dict written by ``encode_state``."""
         ...
+
+
+_pause_lock = threading.Lock()
+_pause_depth = 0
+_collector_was_enabled = False
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a page of records is decoded.
+
+    Decoding allocates only acyclic containers, yet their number triggers the collector again
+    and again: half of a 10,000-message restore (docs/performance.md). The pause is counted
+    across threads, so the collector comes back when the last decoding thread is done, and
+    only if it was enabled when the first one began (an application may have disabled it).
+    """
+    global _pause_depth, _collector_was_enabled
+    with _pause_lock:
+        if _pause_depth == 0:
+            _collector_was_enabled = gc.isenabled()
+            gc.disable()
+        _pause_depth += 1
+    try:
+        yield
+    finally:
+        with _pause_lock:
+            _pause_depth -= 1
+            if _pause_depth == 0 and _collector_was_enabled:
+                gc.enable()
 
 
 def _is_msgpack_map_tag(byte: int) -> bool:
@@ -446,16 +477,8 @@ class _MsgspecCodec:
         if len(datas) != len(keys):
             raise ValueError(f"got {len(datas)} values but {len(keys)} keys")
         decode = self.decode_message
-        # Decoding allocates only acyclic containers, yet their number triggers the cyclic
-        # collector again and again: half of a 10,000-message restore (docs/performance.md).
-        # Pause it for the loop, and re-enable it only if it was enabled.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        with _collector_paused():
             return [decode(data, key=key) for data, key in zip(datas, keys, strict=True)]
-        finally:
-            if collecting:
-                gc.enable()
 
     def decode_state(self, data: bytes | str, *, key: str) -> dict[str, Any]:
         """Decode a dict written by ``encode_state``.

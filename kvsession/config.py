@@ -97,7 +97,9 @@ class BackendConfig:
         return redact_url(self.url)
 
 
-_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*):[^@/?#]*@")
+# Within the authority (up to the first "/", "?" or "#"), greedy up to its last "@", as urlsplit
+# reads it: a raw "@" in a password is redacted whole.
+_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*):[^/?#]*@")
 
 
 def redact_url(url: str) -> str:
@@ -129,7 +131,8 @@ def parse_url(url: str, **overrides: Any) -> BackendConfig:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise ConfigError(f"url=<{shown}> | malformed URL: {exc}") from exc
+        # urlsplit's message may quote part of the password; say what is wrong without it.
+        raise ConfigError(f"url=<{shown}> | malformed URL (is the port a number from 0 to 65535?)") from exc
     if not parts.scheme:
         raise ConfigError(f"url=<{shown}> | missing scheme, e.g. valkey://127.0.0.1:6379/0 or memory://")
     options: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))

@@ -37,6 +37,8 @@ __all__ = ["MemoryBackend"]
 Kind = Literal["value", "index", "set"]
 Clock = Callable[[], float]
 
+_GROUP_FIRST = "a group delete must come before any other op on its set in a batch; batch not applied"
+
 # Valkey's proto-max-bulk-len default: the memory backend refuses what a server would.
 DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024
 
@@ -348,10 +350,13 @@ class MemoryBackend:
                 for key in op.keys:
                     planned[key] = None
             elif isinstance(op, DeleteGroupOp):
+                if op.members_key in planned:
+                    # Its members would be those of a set the batch itself changed: not tracked.
+                    raise BackendError(_GROUP_FIRST, key=op.members_key)
                 current = kind_of(op.members_key)
                 if current not in (None, "set"):
                     raise BackendError(f"holds a {current}, not a set; batch not applied", key=op.members_key)
-                if op.members_key not in planned and current == "set":
+                if current == "set":
                     for member in self._set(op.members_key):
                         planned[member] = None
                 planned[op.members_key] = None

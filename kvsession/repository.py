@@ -251,7 +251,7 @@ class KVSessionRepository(SessionRepository):
     def create_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
         """Create an agent record; raise :class:`RecordExistsError` if the agent exists."""
         session_id = validate_id("session_id", session_id)
-        batch = Batch(self.backend)
+        batch = self._session_batch(session_id)
         keys = self._queue_agents(batch, session_id, [session_agent], replace=False)
         self._commit(batch, session_id, self._agent_exists(session_id, keys))
         self._remember_agent(session_id, session_agent.agent_id, session_agent.created_at)
@@ -294,7 +294,7 @@ class KVSessionRepository(SessionRepository):
         now = time.time()
         session_agent.created_at = created_at
         session_agent.updated_at = _iso(now)
-        batch = Batch(self.backend)
+        batch = self._session_batch(session_id)
         batch.set(key, self.codec.encode_agent(session_agent), only_if_present=True, ttl=self._record_ttl)
         self._keep_alive(batch, session_id)
         self._commit(batch, session_id, self._not_found(key, missing), now=now)
@@ -317,7 +317,7 @@ class KVSessionRepository(SessionRepository):
         """
         session_id = validate_id("session_id", session_id)
         agent_id = validate_id("agent_id", agent_id)
-        batch = Batch(self.backend)
+        batch = self._session_batch(session_id)
         keys = self._queue_messages(batch, session_id, agent_id, [session_message], replace=False)
         self._commit(batch, session_id, self._message_exists(session_id, agent_id, keys))
 
@@ -352,7 +352,7 @@ class KVSessionRepository(SessionRepository):
         key = self.keys.message(session_id, agent_id, message_id)
         now = time.time()
         session_message.updated_at = _iso(now)
-        batch = Batch(self.backend)
+        batch = self._session_batch(session_id)
         batch.set(key, self.codec.encode_message(session_message), only_if_present=True, ttl=self._record_ttl)
         self._keep_alive(batch, session_id)
         missing = f"session_id=<{session_id}>, agent_id=<{agent_id}>, message_id=<{message_id}> | "
@@ -415,7 +415,7 @@ class KVSessionRepository(SessionRepository):
             RecordExistsError: State for this multi-agent id exists; nothing was written.
         """
         session_id = validate_id("session_id", session_id)
-        batch = Batch(self.backend)
+        batch = self._session_batch(session_id)
         key = self._queue_multi_agent(batch, session_id, multi_agent.id, multi_agent.serialize_state(), False)
         self._commit(batch, session_id, self._multi_agent_exists(session_id, multi_agent.id, key))
 
@@ -439,7 +439,7 @@ class KVSessionRepository(SessionRepository):
         multi_agent_id = validate_id("multi_agent_id", multi_agent.id)
         key = self.keys.multi_agent(session_id, multi_agent_id)
         state = self.codec.encode_state(multi_agent.serialize_state())
-        batch = Batch(self.backend).set(key, state, only_if_present=True, ttl=self._record_ttl)
+        batch = self._session_batch(session_id).set(key, state, only_if_present=True, ttl=self._record_ttl)
         self._keep_alive(batch, session_id)
         missing = f"session_id=<{session_id}>, multi_agent_id=<{multi_agent_id}> | multi-agent does not exist"
         self._commit(batch, session_id, self._not_found(key, missing))
@@ -462,8 +462,11 @@ class KVSessionRepository(SessionRepository):
 
         Expiry removes a session's keys but cannot remove its entry from the ``sessions``
         index, so a long-running store calls this now and then (``kvsession sessions --prune``).
-        Entries updated within ``grace`` seconds are left alone, so a session being created right
-        now is never dropped. Two round trips per ``page`` sessions.
+        Entries updated within ``grace`` seconds are left alone. An entry is removed in one
+        atomic batch with the precondition that its session's record is still absent, so a
+        session re-created while the prune runs keeps its entry. Two round trips per ``page``
+        sessions (cluster key scheme: one per session, and without that precondition, as the
+        index and the records live in different slots).
         """
         index = self.keys.sessions_index()
         horizon = time.time() - grace
@@ -475,10 +478,29 @@ class KVSessionRepository(SessionRepository):
             roots = self._get_roots(old)
             gone = [sid for sid, root in zip(old, roots, strict=True) if root is None]
             if gone:
-                pruned += self.backend.index_remove(index, gone)
+                pruned += self._remove_from_sessions_index(gone)
             if len(entries) < page or len(old) < len(entries):
                 return pruned
             offset += page - len(gone)
+
+    def _remove_from_sessions_index(self, session_ids: list[str]) -> int:
+        """Remove index entries of sessions whose record is absent; return how many."""
+        index = self.keys.sessions_index()
+        if self.keys.cluster:
+            return self.backend.index_remove(index, session_ids)
+        remaining = list(session_ids)
+        while remaining:
+            batch = Batch(self.backend)
+            for session_id in remaining:
+                batch.require(self.keys.session(session_id), present=False)
+            batch.index_remove(index, *remaining)
+            try:
+                batch.apply()
+            except ConflictError as exc:  # re-created meanwhile: keep its entry, retry the rest
+                remaining = [sid for sid in remaining if self.keys.session(sid) != exc.key]
+                continue
+            return len(remaining)
+        return 0
 
     def _get_roots(self, session_ids: Sequence[str]) -> list[bytes | None]:
         keys = [self.keys.session(session_id) for session_id in session_ids]
@@ -696,6 +718,16 @@ class KVSessionRepository(SessionRepository):
             updated: Record ``updated_at`` at all (bulk writes leave it to the root, written last).
             forget: Remove the session from the sessions index instead (deletes).
         """
+        root = self.keys.session(session_id)
+        if any(type(op) is RequireOp and op.key == root and op.present for op in batch.ops):
+            specific = on_conflict
+
+            def on_conflict(key: str) -> Exception | None:
+                error = specific(key)
+                if error is None and key == root:
+                    return NotFoundError(f"session_id=<{session_id}> | session does not exist", key=root)
+                return error
+
         index = self.keys.sessions_index()
         separate = self.keys.cluster  # the sessions index lives in another slot
         target = Batch(self.backend) if separate else batch
@@ -706,6 +738,14 @@ class KVSessionRepository(SessionRepository):
         self._apply(batch, on_conflict)
         if separate:
             target.apply()
+
+    def _session_batch(self, session_id: str) -> Batch:
+        """Start a batch that applies only while the session exists (its root is present).
+
+        A writer that still holds a session that was deleted or expired gets
+        :class:`NotFoundError` instead of writing records no index will ever show.
+        """
+        return Batch(self.backend).require(self.keys.session(session_id), present=True)
 
     def _apply(self, batch: Batch, on_conflict: ConflictHandler) -> None:
         """Apply ``batch``; a failed condition raises what ``on_conflict`` maps its key to."""
@@ -724,20 +764,27 @@ class KVSessionRepository(SessionRepository):
             raise error from exc
 
     def _applied_by_us(self, ops: Sequence[WriteOp], key: str) -> bool:
-        """Whether ``key`` holds exactly what this batch writes there.
+        """Whether the batch that failed on ``key`` is already applied: a retry of itself.
 
-        A backend that retries after a lost reply re-sends a batch that was already applied;
-        its create then meets its own record. The bytes carry microsecond timestamps, so an
-        equal value is this batch's, never another writer's.
+        A backend that retries after a lost reply re-sends a batch that was applied; its creates
+        then meet their own records. If every key the batch creates (only-if-absent) holds
+        exactly the bytes the batch writes there, the batch counts as done. The bytes carry the
+        records' timestamps, so only the same records, written again, compare equal; one extra
+        round trip, on the conflict path only.
         """
-        conditional = [
-            op for op in ops if isinstance(op, RequireOp) or (isinstance(op, SetOp) and op.only_if_absent)
-        ]
-        if len(conditional) != 1:
-            # With several records, one of them being ours says nothing about the others.
+        written: dict[str, bytes] = {}
+        created: list[str] = []
+        for op in ops:
+            if type(op) is SetOp:
+                written[op.key] = op.value
+                if op.only_if_absent:
+                    created.append(op.key)
+            elif type(op) is RequireOp and not op.present:
+                created.append(op.key)
+        if key not in created or any(created_key not in written for created_key in created):
             return False
-        written = [op.value for op in ops if isinstance(op, SetOp) and op.key == key]
-        return bool(written) and self.backend.get(key) == written[-1]
+        stored = self.backend.get_many(created)
+        return all(value == written[k] for k, value in zip(created, stored, strict=True))
 
     @staticmethod
     def _not_found(key: str, message: str) -> ConflictHandler:

@@ -74,8 +74,8 @@ class SessionWriter:
                 return False
             with contextlib.suppress(NotFoundError):
                 self.repo.delete_session(self.session_id)
-        self.repo.clear_leftovers(self.session_id)
-        return True
+        # False: the session was created by someone else meanwhile; leave it alone.
+        return self.repo.clear_leftovers(self.session_id)
 
     def add_agent(self, agent: SessionAgent) -> None:
         """Write an agent record (immediately: agents are few)."""

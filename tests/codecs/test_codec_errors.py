@@ -200,3 +200,35 @@ def test_decode_messages_leaves_the_collector_as_it_found_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_the_collector_pause_is_counted_across_threads() -> None:
+    """Threads decoding at once never leave the collector off (nor turn on one the app turned off)."""
+    import gc
+    import sys
+    import threading
+
+    from kvsession.codecs import get_codec
+    from kvsession.records import SessionMessage
+
+    codec = get_codec("json")
+    page = [
+        codec.encode_message(SessionMessage.from_message({"role": "user", "content": [{"text": "x"}]}, i))
+        for i in range(200)
+    ]
+    keys = [f"k{i}" for i in range(200)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(5):
+            threads = [
+                threading.Thread(target=codec.decode_messages, args=(page,), kwargs={"keys": keys})
+                for _ in range(6)
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert gc.isenabled()
+    finally:
+        sys.setswitchinterval(interval)

@@ -191,3 +191,28 @@ def test_delete_group_on_a_key_of_another_kind_applies_nothing(kv: BackendHarnes
         kv.backend.apply([SetOp("a", b"1"), DeleteGroupOp("group")])
     assert info.value.key == "group"
     assert kv.backend.get("a") is None
+
+
+def test_a_group_delete_after_another_op_on_its_set_is_refused(kv: BackendHarness) -> None:
+    """Members of a set the batch itself changed are not tracked: such a batch is refused whole."""
+    kv.backend.set("a", b"1")
+    kv.backend.set_add("group", ["a"])
+    with pytest.raises(BackendError) as info:
+        kv.backend.apply([SetOp("x", b"2"), SetAddOp("group", ("b",)), DeleteGroupOp("group")])
+    assert info.value.key == "group"
+    assert kv.backend.get("x") is None and kv.backend.get("a") == b"1"
+
+
+def test_an_add_of_no_members_creates_nothing_in_a_batch(kv: BackendHarness) -> None:
+    kv.backend.apply(
+        [SetAddOp("empty", ()), IndexAddOp("empty-index", ()), RequireOp("empty", present=False)]
+    )
+    assert not kv.backend.exists("empty") and not kv.backend.exists("empty-index")
+
+
+def test_a_failed_require_says_what_was_required(kv: BackendHarness) -> None:
+    kv.backend.set("here", b"1")
+    with pytest.raises(ConflictError, match="required key is missing"):
+        kv.backend.apply([RequireOp("gone", present=True)])
+    with pytest.raises(ConflictError, match="required to be absent"):
+        kv.backend.apply([RequireOp("here", present=False)])

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
 import kvsession
-from kvsession.errors import ConfigError, InvalidIdError
+from kvsession.errors import ConfigError, InvalidIdError, MessageExistsError, NotFoundError
 from kvsession.memory import MemoryBackend
 from kvsession.protocol import KeyValueBackend, WriteOp
 from kvsession.records import Session
@@ -31,22 +31,31 @@ def _agent(aid: str = "a1") -> SessionAgent:
     return SessionAgent(agent_id=aid, state={}, conversation_manager_state={})
 
 
-def test_an_append_after_a_delete_leaves_nothing_to_inherit(
-    backend: KeyValueBackend,
-) -> None:
-    """A writer that still appends after another worker deleted the session."""
+def test_a_writer_that_outlives_its_session_is_refused_and_writes_nothing(backend: KeyValueBackend) -> None:
+    """A worker still holding a session that another worker deleted (or that expired)."""
     repo = KVSessionRepository(backend)
     repo.create_session(_session())
     repo.create_agent("s1", _agent())
     repo.create_message("s1", "a1", _message(0))
+    message = repo.read_message("s1", "a1", 0)
+    assert message is not None
     repo.delete_session("s1")
-    repo.create_message("s1", "a1", _message(1, "late"))  # the slow worker
-    assert repo.read_session("s1") is None
-    assert repo.list_messages("s1", "a1") == []  # no root: the late record is invisible
+    late_writes: list[Callable[[], None]] = [
+        lambda: repo.create_message("s1", "a1", _message(1, "late")),
+        lambda: repo.create_agent("s1", _agent("a2")),
+        lambda: repo.update_message("s1", "a1", message),
+        lambda: repo.update_agent("s1", _agent()),
+    ]
+    for write in late_writes:
+        with pytest.raises(NotFoundError) as info:
+            write()
+        assert info.value.key.startswith(repo.keys.session("s1")) and "s1" in str(info.value)
+    assert repo.session_keys("s1") == []  # no orphan record, index or group
+    assert repo.list_sessions() == []  # and no ghost entry in the sessions index
 
     repo.create_session(_session())
     repo.create_agent("s1", _agent())
-    repo.create_message("s1", "a1", _message(1, "fresh"))  # the same id: no conflict
+    repo.create_message("s1", "a1", _message(0, "fresh"))  # the same id: no conflict
     assert [m.message["content"][0]["text"] for m in repo.list_messages("s1", "a1")] == ["fresh"]
 
 
@@ -99,12 +108,23 @@ class _RetryingBackend(CountingBackend):
         self.inner.apply(ops)
 
 
-def test_a_retried_create_that_already_succeeded_is_not_a_conflict() -> None:
+def test_a_retried_batch_that_already_succeeded_is_not_a_conflict() -> None:
     repo = KVSessionRepository(_RetryingBackend(MemoryBackend()))
     repo.create_session(_session())
     repo.create_agent("s1", _agent())
     repo.create_message("s1", "a1", _message(0))
-    assert [m.message_id for m in repo.list_messages("s1", "a1")] == [0]
+    repo.put_messages("s1", "a1", [_message(1), _message(2), _message(3)])  # several records at once
+    assert [m.message_id for m in repo.list_messages("s1", "a1")] == [0, 1, 2, 3]
+
+
+def test_a_retry_check_never_hides_a_different_record() -> None:
+    repo = KVSessionRepository(MemoryBackend())
+    repo.create_session(_session())
+    repo.create_agent("s1", _agent())
+    repo.put_messages("s1", "a1", [_message(0), _message(1)])
+    with pytest.raises(MessageExistsError):  # one record equal, the other not: a real conflict
+        repo.put_messages("s1", "a1", [_message(2), _message(1, "someone else's")])
+    assert repo.read_message("s1", "a1", 2) is None
 
 
 @pytest.mark.parametrize("ttl", [0.0, -5.0, math.nan, math.inf])
@@ -124,7 +144,12 @@ def test_an_empty_session_id_is_never_read_as_the_managers_own() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["valkey://user:s3cr3t@127.0.0.1:6379/0?ttl=-1", "valkey://user:s3cr%40t@127.0.0.1:99999999/0"],
+    [
+        "valkey://user:s3cr3t@127.0.0.1:6379/0?ttl=-1",
+        "valkey://user:s3cr%40t@127.0.0.1:99999999/0",
+        "valkey://user:s3cr@t@127.0.0.1:6379/0?ttl=0",
+        "valkey://user:s3cr3t@127.0.0.1:port/0",
+    ],
 )
 def test_errors_never_show_the_password(url: str) -> None:
     with pytest.raises(ConfigError) as info:

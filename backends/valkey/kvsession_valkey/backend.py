@@ -23,7 +23,7 @@ from valkey.retry import Retry
 
 from kvsession.config import BackendConfig, convert_options, parse_url, resolve_url
 from kvsession.errors import BackendError, BackendUnavailable, ConflictError, ValueTooLargeError
-from kvsession.protocol import DeleteGroupOp, RefreshTtlOp, SetAddOp, SetOp, SetRemoveOp, WriteOp
+from kvsession.protocol import DeleteGroupOp, RefreshTtlOp, RequireOp, SetAddOp, SetOp, SetRemoveOp, WriteOp
 from kvsession_valkey.scripts import (
     BATCH_SCRIPT,
     COMPARE_AND_SET_SCRIPT,
@@ -419,10 +419,18 @@ class ValkeyBackend:
         op = ops[int(number) - 1]
         key = op.members_key if isinstance(op, RefreshTtlOp | DeleteGroupOp) else getattr(op, "key", None)
         logger.debug("key=<%s>, reason=<%s> | batch rejected, nothing applied", key, reason)
+        if isinstance(op, RequireOp):
+            wording = "required key is missing" if op.present else "key required to be absent exists"
+            raise ConflictError(f"{wording}; batch not applied", key=key)
         if reason == "absent":
             raise ConflictError("only-if-absent: key exists; batch not applied", key=key)
         if reason == "present":
             raise ConflictError("only-if-present: key is missing; batch not applied", key=key)
+        if reason == "order":
+            raise BackendError(
+                "a group delete must come before any other op on its set in a batch; batch not applied",
+                key=key,
+            )
         wanted = "set" if isinstance(op, SetAddOp | SetRemoveOp | RefreshTtlOp | DeleteGroupOp) else "index"
         raise BackendError(f"holds a {detail}, not a {wanted}; batch not applied", key=key)
 

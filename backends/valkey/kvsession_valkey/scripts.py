@@ -37,7 +37,8 @@ session's keys), and standalone Valkey places no restriction on them.
 
 Reply: integer ``0`` when the batch was applied, else ``{reason, op_number, detail}`` where
 reason is ``absent`` (an only-if-absent key exists), ``present`` (an only-if-present key is
-missing) or ``kind`` (detail is the kind the key holds); op_number counts from 1.
+missing), ``kind`` (detail is the kind the key holds) or ``order`` (a group delete after another
+op on its set); op_number counts from 1.
 """
 
 from __future__ import annotations
@@ -139,9 +140,11 @@ while a <= n do
     k = k + 1; a = a + 3
   elseif code == 'delgroup' then
     local key = KEYS[k]
+    -- Its members would be those of a set the batch itself changed: not tracked, refused.
+    if planned[key] ~= nil then return {'order', i, ''} end
     local bad = check_kind(key, 'set', i)
     if bad then return bad end
-    if planned[key] == nil and kind_of(key) == 'set' then
+    if kind_of(key) == 'set' then
       for _, member in ipairs(redis.call('SMEMBERS', key)) do planned[member] = 'none' end
     end
     planned[key] = 'none'
@@ -151,8 +154,10 @@ while a <= n do
     local key, wanted = KEYS[k], WANT[code]
     local bad = check_kind(key, wanted, i)
     if bad then return bad end
-    if code == 'zadd' or code == 'sadd' then planned[key] = wanted end
-    k = k + 1; a = a + 2 + tonumber(ARGV[a + 1]) * WIDTH[code]
+    local count = tonumber(ARGV[a + 1])
+    -- An add of no members creates nothing (Valkey holds no empty containers).
+    if (code == 'zadd' or code == 'sadd') and count > 0 then planned[key] = wanted end
+    k = k + 1; a = a + 2 + count * WIDTH[code]
   end
 end
 
@@ -262,7 +267,7 @@ def encode_batch(ops: Sequence[WriteOp]) -> tuple[list[str], list[str | bytes]]:
             keys.append(op.key)
             flags = _FLAGS[op.only_if_absent, op.only_if_present]
             px = "0" if op.ttl is None else str(ttl_to_ms(op.ttl, key=op.key, minimum=1))
-            args += ["set", flags, px, op.value]
+            args += ["set", flags, px, op.value if type(op.value) is bytes else bytes(op.value)]
         elif kind is IndexAddOp:
             op = cast("IndexAddOp", op)
             keys.append(op.key)
