@@ -18,7 +18,9 @@ read_agent / read_message   1  (the record and the root, in one multi-get)
 Restore rule: the session record is the root. A session whose record is missing does not
 exist (every read returns ``None`` / ``[]``; ``create_session`` clears any leftovers first). While the
 root exists, an index that lists a missing record raises :class:`IncompleteSessionError`
-rather than returning part of a conversation.
+rather than returning part of a conversation. Writes into a session carry the precondition
+that its root exists, so a writer holding a deleted or expired session gets :class:`NotFoundError`
+and writes nothing.
 
 Expiry (``ttl``): every write stores its record with a ttl of ``ttl * (1 + TTL_SLACK)`` and
 queues one server-side :class:`~kvsession.protocol.RefreshTtlOp` over the session's ``:keys``
