@@ -23,7 +23,7 @@ from valkey.retry import Retry
 
 from kvsession.config import BackendConfig, convert_options, parse_url, resolve_url
 from kvsession.errors import BackendError, BackendUnavailable, ConflictError, ValueTooLargeError
-from kvsession.protocol import DeleteGroupOp, RefreshTtlOp, RequireOp, SetAddOp, SetOp, SetRemoveOp, WriteOp
+from kvsession.protocol import DeleteGroupOp, RefreshTtlOp, RequireOp, SetAddOp, SetRemoveOp, WriteOp
 from kvsession_valkey.scripts import (
     BATCH_SCRIPT,
     COMPARE_AND_SET_SCRIPT,
@@ -40,6 +40,8 @@ DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024
 """Valkey's default ``proto-max-bulk-len``: larger values would be refused by the server."""
 
 _TLS_SCHEMES = frozenset({"valkeys"})
+
+_UNDECODED = {NEVER_DECODE: True}
 
 _SCRIPT_SHAS = {
     script: hashlib.sha1(script.encode()).hexdigest() for script in (BATCH_SCRIPT, COMPARE_AND_SET_SCRIPT)
@@ -159,21 +161,25 @@ class ValkeyBackend:
     @contextmanager
     def _errors(self, key: str | None, count: int = 1) -> Iterator[None]:
         """Translate valkey-py exceptions into kvsession's, naming the key (or the URL)."""
-        more = f" (and {count - 1} more keys)" if count > 1 else ""
         try:
             yield
-        except NoScriptError:
-            raise  # apply() answers it by sending the script
-        except (valkey.ConnectionError, valkey.TimeoutError) as exc:
+        except ValkeyError as exc:
+            raise self._translated(exc, key, count) from exc
+
+    def _translated(self, exc: ValkeyError, key: str | None, count: int) -> Exception:
+        """Map a valkey-py error to kvsession's (``NoScriptError`` passes: apply() answers it)."""
+        if isinstance(exc, NoScriptError):
+            return exc
+        more = f" (and {count - 1} more keys)" if count > 1 else ""
+        if isinstance(exc, valkey.ConnectionError | valkey.TimeoutError):
             logger.debug("key=<%s>, url=<%s> | backend unavailable: %s", key, self._where, exc)
-            raise BackendUnavailable(f"cannot reach {self._where}{more}: {exc}", key=key) from exc
-        except ResponseError as exc:
+            return BackendUnavailable(f"cannot reach {self._where}{more}: {exc}", key=key)
+        if isinstance(exc, ResponseError):
             text = str(exc)
             if text.startswith("WRONGTYPE"):
-                raise BackendError(f"holds another kind of data{more}: {text}", key=key) from exc
-            raise BackendError(f"{self._where} refused the command{more}: {text}", key=key) from exc
-        except ValkeyError as exc:
-            raise BackendError(f"{self._where}{more}: {exc}", key=key) from exc
+                return BackendError(f"holds another kind of data{more}: {text}", key=key)
+            return BackendError(f"{self._where} refused the command{more}: {text}", key=key)
+        return BackendError(f"{self._where}{more}: {exc}", key=key)
 
     def _command(self, key: str | None, *args: str | bytes | int | float, count: int = 1) -> Reply:
         """Send one command and return its reply, values left as bytes whatever the client's decoding.
@@ -184,8 +190,14 @@ class ValkeyBackend:
         """
         if self._closed:
             raise BackendUnavailable(f"the backend for {self._where} is closed", key=key)
-        with self._errors(key, count):
-            return self._client.execute_command(*args, **{NEVER_DECODE: True})  # type: ignore[no-untyped-call]
+        # A plain try, not the _errors() context manager: this is every command's path.
+        try:
+            return self._client.execute_command(*args, **_UNDECODED)  # type: ignore[no-untyped-call]
+        except ValkeyError as exc:
+            error = self._translated(exc, key, count)
+            if error is exc:
+                raise
+            raise error from exc
 
     def _check_kind(self, key: str, cardinality_command: str) -> int:
         """Answer an add / remove of no members: 0, but still refuse a key of another kind.
@@ -393,10 +405,7 @@ class ValkeyBackend:
         """
         if not ops:
             return
-        for op in ops:
-            if isinstance(op, SetOp):
-                self._check_size(op.key, op.value)
-        keys, args = encode_batch(ops)
+        keys, args = encode_batch(ops, max_value_bytes=self._max_value_bytes)
         first = keys[0] if keys else None
         logger.debug("key=<%s>, ops=<%d>, keys=<%d> | applying batch", first, len(ops), len(keys))
         reply = self._run_script(BATCH_SCRIPT, keys, args)

@@ -47,7 +47,7 @@ import math
 from collections.abc import Sequence
 from typing import cast
 
-from kvsession.errors import BackendError
+from kvsession.errors import BackendError, ValueTooLargeError
 from kvsession.protocol import (
     DeleteGroupOp,
     DeleteOp,
@@ -248,13 +248,16 @@ _FLAGS = {(False, False): "00", (True, False): "10", (False, True): "01", (True,
 _MEMBER_CODES: dict[type, str] = {SetAddOp: "sadd", IndexRemoveOp: "zrem", SetRemoveOp: "srem"}
 
 
-def encode_batch(ops: Sequence[WriteOp]) -> tuple[list[str], list[str | bytes]]:
+def encode_batch(
+    ops: Sequence[WriteOp], *, max_value_bytes: int | None = None
+) -> tuple[list[str], list[str | bytes]]:
     """Encode ``ops`` into the script's ``KEYS`` and ``ARGV`` lists.
 
     Every argument is validated here, before anything is sent, so the only failures left for
     the script are the ones it checks itself (conditions and kinds).
 
     Raises:
+        ValueTooLargeError: A value is longer than ``max_value_bytes``.
         BackendError: A ttl or score Valkey would refuse.
     """
     keys: list[str] = []
@@ -266,6 +269,8 @@ def encode_batch(ops: Sequence[WriteOp]) -> tuple[list[str], list[str | bytes]]:
             op = cast("SetOp", op)
             keys.append(op.key)
             flags = _FLAGS[op.only_if_absent, op.only_if_present]
+            if max_value_bytes is not None and len(op.value) > max_value_bytes:
+                raise ValueTooLargeError(op.key, len(op.value), max_value_bytes)
             px = "0" if op.ttl is None else str(ttl_to_ms(op.ttl, key=op.key, minimum=1))
             args += ["set", flags, px, op.value if type(op.value) is bytes else bytes(op.value)]
         elif kind is IndexAddOp:
