@@ -16,12 +16,14 @@ from hypothesis import strategies as st
 from kvsession.errors import BackendError
 from kvsession.memory import MemoryBackend
 from kvsession.protocol import (
+    DeleteGroupOp,
     DeleteOp,
     ExpireOp,
     IndexAddOp,
     IndexRemoveOp,
     KeyValueBackend,
     RefreshTtlOp,
+    RequireOp,
     SetAddOp,
     SetOp,
     SetRemoveOp,
@@ -60,6 +62,9 @@ write_ops: st.SearchStrategy[WriteOp] = st.one_of(
     st.builds(ExpireOp, keys, st.just(1000.0)),
     # Refresh the group a set names: due when below exceeds the time left (or there is no expiry).
     st.builds(RefreshTtlOp, keys, st.just(1000.0), st.sampled_from([500.0, 2000.0])),
+    st.builds(RequireOp, keys, st.booleans()),
+    # A group delete of a set whose members ("a", "b") name keys.
+    st.builds(DeleteGroupOp, keys),
 )
 
 
