@@ -172,3 +172,30 @@ def test_manager_takes_a_timedelta_ttl_and_closes_only_what_it_opened(valkey_url
         pass
     assert shared.exists(KVSessionRepository(shared).keys.session("s2"))  # still open
     shared.close()
+
+
+def test_an_oversized_message_is_refused_whole_naming_its_key(kv: Any) -> None:
+    small = kv.another(max_value_bytes=4096)
+    repo = KVSessionRepository(small)
+    repo.create_session(_session())
+    repo.create_agent("s1", _agent())
+    with pytest.raises(kvsession.ValueTooLargeError) as info:
+        repo.create_message("s1", "a1", _message(0, "x" * 10_000))
+    assert info.value.key == repo.keys.message("s1", "a1", 0)
+    assert repo.count_messages("s1", "a1") == 0  # the index was not touched either
+    repo.create_message("s1", "a1", _message(0, "fits"))
+
+
+def test_a_lost_server_is_a_typed_error_naming_the_key() -> None:
+    import socket
+
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    backend = kvsession.connect(f"valkey://127.0.0.1:{port}/0?retries=0&socket_connect_timeout=0.5")
+    repo = KVSessionRepository(backend)
+    with pytest.raises(kvsession.BackendUnavailable) as info:
+        repo.create_message("s1", "a1", _message(0))
+    assert info.value.key is not None and "s1" in info.value.key
+    with pytest.raises(kvsession.BackendUnavailable):
+        repo.list_messages("s1", "a1")
