@@ -111,11 +111,7 @@ class KeyScheme:
 
     def message(self, session_id: str, agent_id: str, message_id: int) -> str:
         """Key of one message record."""
-        return f"{self.message_prefix(session_id, agent_id)}{message_id}"
-
-    def message_prefix(self, session_id: str, agent_id: str) -> str:
-        """Prefix of every message key of an agent; the message id follows."""
-        return f"{self._root(session_id)}:agent:{agent_id}:message:"
+        return f"{self._root(session_id)}:agent:{agent_id}:message:{message_id}"
 
     def messages_index(self, session_id: str, agent_id: str) -> str:
         """Key of an agent's ordered index of message ids."""

@@ -246,21 +246,6 @@ class MemoryBackend:
         end = None if limit is None else offset + limit
         return ordered[offset:end]
 
-    def get_indexed(
-        self,
-        index_key: str,
-        key_prefix: str,
-        *,
-        offset: int = 0,
-        limit: int | None = None,
-        extra_keys: Sequence[str] = (),
-    ) -> tuple[list[str], list[bytes | None], list[bytes | None]]:
-        """See :meth:`KeyValueBackend.get_indexed`."""
-        with self._lock:
-            members = self.index_range(index_key, offset=offset, limit=limit)
-            values = self.get_many([key_prefix + member for member in members])
-            return members, values, self.get_many(extra_keys)
-
     def index_range_by_prefix(
         self, key: str, prefix: str, *, offset: int = 0, limit: int | None = None
     ) -> list[str]:

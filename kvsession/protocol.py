@@ -231,24 +231,6 @@ class KeyValueBackend(Protocol):
         """Return ``(member, score)`` pairs in the order and window of :meth:`index_range`."""
         ...
 
-    def get_indexed(
-        self,
-        index_key: str,
-        key_prefix: str,
-        *,
-        offset: int = 0,
-        limit: int | None = None,
-        extra_keys: Sequence[str] = (),
-    ) -> tuple[list[str], list[bytes | None], list[bytes | None]]:
-        """Read an index window and the values it names, in one round trip.
-
-        Returns ``(members, values, extras)``: the members of the window of the ordered index
-        ``index_key`` (as :meth:`index_range` would return them), the value of the key
-        ``key_prefix + member`` for each (``None`` if missing), and the values of
-        ``extra_keys``. All of it is read at one point in time. A missing index reads as empty.
-        """
-        ...
-
     def index_range_by_prefix(
         self, key: str, prefix: str, *, offset: int = 0, limit: int | None = None
     ) -> list[str]:

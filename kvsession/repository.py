@@ -7,7 +7,7 @@ and the backend. Round trips on a networked backend (each backend call is one):
 operation                   round trips
 ==========================  ==========================================================
 create_message (append)     1  (record + message index + owned keys + session updated_at)
-list_messages (restore)     1  (index range + multi-get in one server-side read), whatever N or DB size
+list_messages (restore)     2  (index range, then one multi-get), whatever N or DB size
 delete_session              1  (one atomic batch; the session's keys are listed server-side)
 create_session              1  (one atomic batch that also clears an expired session's leftovers)
 update_agent / message      1  (``created_at`` of agents kept from this repository's cache)
@@ -370,7 +370,7 @@ class KVSessionRepository(SessionRepository):
     ) -> list[SessionMessage]:
         """Return an agent's messages in order, skipping ``offset``, at most ``limit``.
 
-        One round trip whatever the number of messages or keys in the database. Follows the
+        Two round trips whatever the number of messages or keys in the database. Follows the
         restore rule in the module docstring: all listed messages, or an error.
 
         Raises:
@@ -382,20 +382,19 @@ class KVSessionRepository(SessionRepository):
             raise ValueError(f"offset=<{offset}>, limit=<{limit}> | must not be negative")
         if limit == 0:
             return []
-        prefix = self.keys.message_prefix(session_id, agent_id)
-        root = self.keys.session(session_id)
-        # One round trip: the index window, the records it names and, riding along, the root:
-        # a missing root means the session is gone (deleted or expired), not that it is damaged.
-        ids, datas, (root_data,) = self.backend.get_indexed(
-            self.keys.messages_index(session_id, agent_id),
-            prefix,
-            offset=offset,
-            limit=limit,
-            extra_keys=[root],
+        ids = self.backend.index_range(
+            self.keys.messages_index(session_id, agent_id), offset=offset, limit=limit
         )
-        if not ids or root_data is None:
+        if not ids:
             return []
-        keys = [prefix + message_id for message_id in ids]
+        keys = [self.keys.message(session_id, agent_id, int(message_id)) for message_id in ids]
+        root = self.keys.session(session_id)
+        # The root rides along in the same multi-get: a missing root means the session is gone
+        # (deleted or expired between the two round trips), not that it is damaged.
+        values = self.backend.get_many([*keys, root])
+        if values[-1] is None:
+            return []
+        datas = values[:-1]
         missing = [key for key, data in zip(keys, datas, strict=True) if data is None]
         if missing:
             raise IncompleteSessionError(session_id, agent_id, missing)

@@ -96,21 +96,6 @@ class CountingBackend:
         self.calls["index_range_with_scores"] += 1
         return self.inner.index_range_with_scores(key, offset=offset, limit=limit, reverse=reverse)
 
-    def get_indexed(
-        self,
-        index_key: str,
-        key_prefix: str,
-        *,
-        offset: int = 0,
-        limit: int | None = None,
-        extra_keys: Sequence[str] = (),
-    ) -> tuple[list[str], list[bytes | None], list[bytes | None]]:
-        """Forward ``get_indexed``."""
-        self.calls["get_indexed"] += 1
-        return self.inner.get_indexed(
-            index_key, key_prefix, offset=offset, limit=limit, extra_keys=extra_keys
-        )
-
     def index_range_by_prefix(
         self, key: str, prefix: str, *, offset: int = 0, limit: int | None = None
     ) -> list[str]:

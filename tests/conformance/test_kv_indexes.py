@@ -6,8 +6,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kvsession.errors import BackendError
-
 if TYPE_CHECKING:
     from tests.conftest import BackendHarness
 
@@ -146,28 +144,3 @@ def test_removing_every_set_member_removes_the_key(kv: BackendHarness) -> None:
     kv.backend.set_add("s", ["a"])
     assert kv.backend.set_remove("s", ["a"]) == 1
     assert kv.backend.exists("s") is False
-
-
-@pytest.mark.parametrize(("offset", "limit"), [(0, None), (1, 2), (3, None), (9, 1), (0, 0)])
-def test_get_indexed_reads_a_window_and_the_values_it_names(
-    kv: BackendHarness, offset: int, limit: int | None
-) -> None:
-    kv.backend.index_add("idx", {"1": 1, "2": 2, "10": 10, "3": 3})
-    for member in ("1", "2", "10"):  # "3" is listed but has no value
-        kv.backend.set(f"rec:{member}", f"value {member}".encode())
-    kv.backend.set("root", b"r")
-    members, values, extras = kv.backend.get_indexed(
-        "idx", "rec:", offset=offset, limit=limit, extra_keys=["root", "nope"]
-    )
-    window = ["1", "2", "3", "10"][offset : None if limit is None else offset + limit]
-    assert members == window
-    assert values == [None if m == "3" else f"value {m}".encode() for m in window]
-    assert extras == [b"r", None]
-
-
-def test_get_indexed_on_a_missing_or_wrong_kind_index(kv: BackendHarness) -> None:
-    assert kv.backend.get_indexed("nope", "rec:") == ([], [], [])
-    kv.backend.set("value", b"x")
-    with pytest.raises(BackendError) as info:
-        kv.backend.get_indexed("value", "rec:")
-    assert info.value.key == "value"

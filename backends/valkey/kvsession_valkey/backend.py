@@ -27,7 +27,6 @@ from kvsession.protocol import DeleteGroupOp, RefreshTtlOp, RequireOp, SetAddOp,
 from kvsession_valkey.scripts import (
     BATCH_SCRIPT,
     COMPARE_AND_SET_SCRIPT,
-    GET_INDEXED_SCRIPT,
     encode_batch,
     encode_score,
     ttl_to_ms,
@@ -45,8 +44,7 @@ _TLS_SCHEMES = frozenset({"valkeys"})
 _UNDECODED = {NEVER_DECODE: True}
 
 _SCRIPT_SHAS = {
-    script: hashlib.sha1(script.encode()).hexdigest()
-    for script in (BATCH_SCRIPT, COMPARE_AND_SET_SCRIPT, GET_INDEXED_SCRIPT)
+    script: hashlib.sha1(script.encode()).hexdigest() for script in (BATCH_SCRIPT, COMPARE_AND_SET_SCRIPT)
 }
 
 _B = TypeVar("_B", bound="ValkeyBackend")
@@ -320,36 +318,6 @@ class ValkeyBackend:
         if reverse:
             args.append("REV")
         return self._command(key, *args, *extra)
-
-    def get_indexed(
-        self,
-        index_key: str,
-        key_prefix: str,
-        *,
-        offset: int = 0,
-        limit: int | None = None,
-        extra_keys: Sequence[str] = (),
-    ) -> tuple[list[str], list[bytes | None], list[bytes | None]]:
-        """See :meth:`KeyValueBackend.get_indexed`: one ``EVALSHA`` doing ``ZRANGE`` + ``MGET``.
-
-        Raises:
-            ValueError: ``offset`` or ``limit`` is negative.
-        """
-        _check_window(offset, limit)
-        if limit == 0:
-            self._check_kind(index_key, "ZCARD")
-            return [], [], self.get_many(extra_keys)
-        stop = -1 if limit is None else offset + limit - 1
-        reply = self._run_script(
-            GET_INDEXED_SCRIPT, [index_key, *extra_keys], [key_prefix, str(offset), str(stop)]
-        )
-        raw_members, raw_values, raw_extras = reply
-        members = self._members(index_key, raw_members)
-        values = [
-            self._value(key_prefix + member, value) for member, value in zip(members, raw_values, strict=True)
-        ]
-        extras = [self._value(key, value) for key, value in zip(extra_keys, raw_extras, strict=True)]
-        return members, values, extras
 
     def index_range_by_prefix(
         self, key: str, prefix: str, *, offset: int = 0, limit: int | None = None

@@ -62,36 +62,7 @@ from kvsession.protocol import (
     WriteOp,
 )
 
-__all__ = [
-    "BATCH_SCRIPT",
-    "COMPARE_AND_SET_SCRIPT",
-    "GET_INDEXED_SCRIPT",
-    "encode_batch",
-    "encode_score",
-    "ttl_to_ms",
-]
-
-GET_INDEXED_SCRIPT = """
--- KEYS[1]: an ordered index; KEYS[2..]: extra keys. ARGV: key prefix, start, stop (ZRANGE ranks).
--- Returns {members, values of prefix..member, values of the extra keys}; a missing key is nil.
--- The member-named keys are not in KEYS: in a cluster they share the index's hash tag.
-local unpack = unpack or table.unpack
-local CHUNK = 1000
-local function mget(keys)
-  local values = {}
-  for i = 1, #keys, CHUNK do
-    local part = redis.call('MGET', unpack(keys, i, math.min(i + CHUNK - 1, #keys)))
-    for j = 1, #part do values[#values + 1] = part[j] end
-  end
-  return values
-end
-local members = redis.call('ZRANGE', KEYS[1], ARGV[2], ARGV[3])
-local keys = {}
-for i = 1, #members do keys[i] = ARGV[1] .. members[i] end
-local extras = {}
-for i = 2, #KEYS do extras[i - 1] = KEYS[i] end
-return {members, mget(keys), mget(extras)}
-"""
+__all__ = ["BATCH_SCRIPT", "COMPARE_AND_SET_SCRIPT", "encode_batch", "encode_score", "ttl_to_ms"]
 
 COMPARE_AND_SET_SCRIPT = """
 -- Replace each KEYS[i] only if it still holds ARGV[2i-1], keeping its expiry: a record
