@@ -75,6 +75,7 @@ def _calls() -> list[tuple[str, Callable[[KeyValueBackend], object]]]:
         ("exists", lambda b: b.exists("k1")),
         ("index_add of 50", lambda b: b.index_add("idx", {k: 1 for k in keys})),
         ("index_range", lambda b: b.index_range("idx", offset=5, limit=10, reverse=True)),
+        ("index_range_with_scores", lambda b: b.index_range_with_scores("idx", limit=10)),
         ("index_range_by_prefix", lambda b: b.index_range_by_prefix("idx", "k1", offset=1, limit=3)),
         ("index_score", lambda b: b.index_score("idx", "k1")),
         ("index_remove of 50", lambda b: b.index_remove("idx", keys)),
@@ -92,7 +93,7 @@ def test_every_method_is_one_round_trip(networked_kv: BackendHarness, round_trip
     for name, call in _calls():
         measured[name] = round_trips.measure(partial(call, networked_kv.backend))
     assert measured == dict.fromkeys(measured, 1)
-    assert len(measured) == 17
+    assert len(measured) == 18
 
 
 def test_a_five_op_batch_is_one_round_trip(networked_kv: BackendHarness, round_trips: RoundTrips) -> None:
