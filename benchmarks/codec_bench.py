@@ -4,7 +4,7 @@ Run: ``.venv/bin/python -m benchmarks.codec_bench [--repeat 7] [--min-time 0.05]
 
 Three ways to turn stored bytes into Strands' ``SessionMessage`` are compared, in both formats:
 
-- ``untyped+walk`` (what ``kvsession.codecs`` ships): msgspec decodes a typed envelope whose message
+- ``untyped+walk`` (what ``kvsession.orm`` ships): msgspec decodes a typed envelope whose message
   payload is a plain dict; JSON bytes markers are replaced in one Python walk, skipped when the raw
   document does not contain the marker key at all.
 - ``msgspec-typed``: msgspec decodes the payload into Structs mirroring Strands' ``Message`` TypedDicts
@@ -35,7 +35,8 @@ from strands.types.citations import CitationLocation
 from strands.types.media import SourceLocation
 from strands.types.session import SessionMessage
 
-from kvsession.codecs import get_codec
+from kvsession.orm import get_codec
+from kvsession.strands.models import MESSAGE
 
 _UNSET: Any = msgspec.UNSET
 _MARKER_KEY = "__bytes_encoded__"
@@ -285,9 +286,9 @@ def _shipped(fmt: str) -> tuple[Encode, Decode]:
     codec = get_codec(fmt)
 
     def decode(data: bytes) -> SessionMessage:
-        return codec.decode_message(data, key="bench")
+        return codec.decode(MESSAGE, data, key="bench")
 
-    return codec.encode_message, decode
+    return partial(codec.encode, MESSAGE), decode
 
 
 def _cattrs(fmt: str) -> tuple[Encode, Decode]:
@@ -328,8 +329,8 @@ def _restore_rows(repeat: int, min_time: float, messages: list[SessionMessage]) 
     keys = [f"m{i}" for i in range(len(messages))]
     for fmt in ("json", "msgpack"):
         codec = get_codec(fmt)
-        datas = [codec.encode_message(m) for m in messages]
-        us = _median_us(partial(codec.decode_messages, datas, keys=keys), repeat, min_time)
+        datas = [codec.encode(MESSAGE, m) for m in messages]
+        us = _median_us(partial(codec.decode_many, MESSAGE, datas, keys), repeat, min_time)
         rows.append(
             f"| decode_messages, {len(messages)} text/tool messages | {fmt} | {us:,.0f} µs "
             f"| {us / len(messages):.2f} µs |"

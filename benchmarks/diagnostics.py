@@ -29,8 +29,9 @@ from benchmarks.harness import format_seconds
 from benchmarks.messages import session_messages
 from benchmarks.suite import AGENT_ID, new_session, server_cpu, write_session
 from kvsession import KVSessionRepository, connect
-from kvsession.codecs import get_codec
-from kvsession.records import MessageRecord
+from kvsession.orm import get_codec
+from kvsession.strands.models import MESSAGE
+from kvsession.strands.records import MessageRecord
 
 HOST = "127.0.0.1"
 
@@ -140,7 +141,7 @@ def append_variants(port: int, rounds: int = 7, count: int = 200) -> list[str]:
             for message_id, message in enumerate(messages):
                 start = time.perf_counter()
                 # Every variant encodes, as create_message does (kvsession's variant ignores it).
-                append(session_id, message_id, codec.encode_message(message))
+                append(session_id, message_id, codec.encode(MESSAGE, message))
                 each.append(time.perf_counter() - start)
             if round_number:  # round 0 warms up
                 server[name].append((server_cpu(client) - before) / count)
@@ -206,13 +207,13 @@ def restore_without_gc(port: int, sizes: tuple[int, ...] = (1_000, 10_000)) -> l
 def decode_only(count: int = 1_000, runs: int = 31) -> list[str]:
     """1,000 stored JSON records to ``SessionMessage``: kvsession's path against two leaner ones."""
     codec = get_codec("json")
-    datas = [codec.encode_message(message) for message in session_messages(count)]
+    datas = [codec.encode(MESSAGE, message) for message in session_messages(count)]
     keys = [f"k{number}" for number in range(count)]
     as_dict = msgspec.json.Decoder(dict[str, Any]).decode
     as_record = msgspec.json.Decoder(MessageRecord).decode
 
     def current() -> object:
-        return codec.decode_messages(datas, keys=keys)
+        return codec.decode_many(MESSAGE, datas, keys=keys)
 
     def dicts() -> object:
         out = []
@@ -239,7 +240,7 @@ def decode_only(count: int = 1_000, runs: int = 31) -> list[str]:
         "|---|---:|",
     ]
     for name, call in (
-        ("kvsession `JsonCodec.decode_messages`", current),
+        ("kvsession `Codec.decode_many`", current),
         ("floor: untyped dict decode + `SessionMessage(...)`", dicts),
         ("typed `MessageRecord` decode + `to_session_message()`, no per-record sniffing", records),
     ):

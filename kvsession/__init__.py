@@ -9,54 +9,120 @@ Quick start::
     client = valkey.Valkey(host="localhost", port=6379, decode_responses=True)
     agent = Agent(session_manager=ValkeySessionManager(session_id="user-42", client=client))
 
-Layers, top to bottom: :mod:`kvsession.strands` (session managers), :mod:`kvsession.repository`
-(key scheme + indexes), :mod:`kvsession.codecs` (bytes), :mod:`kvsession.protocol` (backends).
+Layers, top to bottom (docs/architecture.md): :mod:`kvsession.strands` (session managers and the
+repository), :mod:`kvsession.orm` (typed models, key templates, codecs), :mod:`kvsession.kv`
+(backends, atomic batches). Every public name is importable from here; each is loaded on first
+use, so ``import kvsession.kv`` alone never loads Strands or a client library.
 """
 
-from kvsession.batch import Batch
-from kvsession.config import BackendConfig, StoreOptions, parse_url
-from kvsession.errors import (
-    BackendError,
-    BackendUnavailable,
-    CodecError,
-    ConfigError,
-    ConflictError,
-    IncompleteSessionError,
-    InvalidIdError,
-    KVSessionError,
-    MessageExistsError,
-    NotFoundError,
-    RecordExistsError,
-    SessionExistsError,
-    ValueTooLargeError,
-)
-from kvsession.memory import MemoryBackend
-from kvsession.protocol import KeyValueBackend
-from kvsession.records import Session
-from kvsession.registry import available_schemes, connect
-from kvsession.repository import KVSessionRepository
-from kvsession.strands import KVSessionManager, ValkeySessionManager
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kvsession.kv import (
+        BackendConfig,
+        BackendError,
+        BackendUnavailable,
+        Batch,
+        CodecError,
+        ConfigError,
+        ConflictError,
+        ForwardingBackend,
+        InvalidIdError,
+        KeyValueBackend,
+        KVSessionError,
+        MemoryBackend,
+        NotFoundError,
+        RecordExistsError,
+        StoreOptions,
+        ValueTooLargeError,
+        available_schemes,
+        connect,
+        parse_url,
+    )
+    from kvsession.orm import Codec, KeyTemplate, Model, ModelStore, OrderedIndex, SetIndex
+    from kvsession.strands import (
+        IncompleteSessionError,
+        KVSessionManager,
+        KVSessionRepository,
+        MessageExistsError,
+        Session,
+        SessionExistsError,
+        ValkeySessionManager,
+    )
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    **dict.fromkeys(
+        [
+            "BackendConfig",
+            "BackendError",
+            "BackendUnavailable",
+            "Batch",
+            "CodecError",
+            "ConfigError",
+            "ConflictError",
+            "ForwardingBackend",
+            "InvalidIdError",
+            "KVSessionError",
+            "KeyValueBackend",
+            "MemoryBackend",
+            "NotFoundError",
+            "RecordExistsError",
+            "StoreOptions",
+            "ValueTooLargeError",
+            "available_schemes",
+            "connect",
+            "parse_url",
+        ],
+        "kvsession.kv",
+    ),
+    **dict.fromkeys(
+        ["Codec", "KeyTemplate", "Model", "ModelStore", "OrderedIndex", "SetIndex"], "kvsession.orm"
+    ),
+    **dict.fromkeys(
+        [
+            "IncompleteSessionError",
+            "KVSessionManager",
+            "KVSessionRepository",
+            "MessageExistsError",
+            "Session",
+            "SessionExistsError",
+            "ValkeySessionManager",
+        ],
+        "kvsession.strands",
+    ),
+}
 
 __all__ = [
     "BackendConfig",
     "BackendError",
     "BackendUnavailable",
     "Batch",
+    "Codec",
     "CodecError",
     "ConfigError",
     "ConflictError",
+    "ForwardingBackend",
     "IncompleteSessionError",
     "InvalidIdError",
     "KVSessionError",
     "KVSessionManager",
     "KVSessionRepository",
+    "KeyTemplate",
     "KeyValueBackend",
     "MemoryBackend",
     "MessageExistsError",
+    "Model",
+    "ModelStore",
     "NotFoundError",
+    "OrderedIndex",
     "RecordExistsError",
     "Session",
     "SessionExistsError",
+    "SetIndex",
     "StoreOptions",
     "ValkeySessionManager",
     "ValueTooLargeError",
@@ -66,3 +132,16 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kvsession' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

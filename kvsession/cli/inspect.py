@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import click
 import msgspec
 from rich.text import Text
 
+from kvsession.admin.layout import SessionLayout, session_layout
+from kvsession.admin.sessions import SessionSummary, clear_leftovers, iter_sessions, key_rows, summarize
 from kvsession.cli.connection import Store, open_store, url_option
-from kvsession.cli.layout import SessionLayout, session_layout
 from kvsession.cli.output import (
     CliError,
     err_console,
@@ -22,71 +21,16 @@ from kvsession.cli.output import (
     write_json,
 )
 from kvsession.cli.transcript import render_message
-from kvsession.codecs import get_codec, sniff_format
-from kvsession.errors import CodecError, NotFoundError
-from kvsession.records import Session
-from kvsession.repository import KVSessionRepository
+from kvsession.kv.errors import NotFoundError
+from kvsession.orm import get_codec
+from kvsession.strands.models import AGENT, MESSAGE, MULTI_AGENT, SESSION
+from kvsession.strands.records import Session
+from kvsession.strands.repository import KVSessionRepository
 
-__all__ = ["SessionSummary", "iter_sessions", "rm", "sessions", "show", "summarize"]
+__all__ = ["rm", "sessions", "show"]
 
 _PAGE = 200
 _JSON = get_codec("json")
-
-
-class SessionSummary(msgspec.Struct, kw_only=True):
-    """One line of ``kvsession sessions``.
-
-    Attributes:
-        session_id: The session.
-        session_type: Strands' session type.
-        created_at: ISO-8601 creation time.
-        updated_at: ISO-8601 time of the last write (the sessions index score).
-        agents: Agent id -> number of messages.
-        messages: Messages of all agents.
-        multi_agents: Ids of multi-agent states.
-    """
-
-    session_id: str
-    session_type: str
-    created_at: str
-    updated_at: str
-    agents: dict[str, int]
-    messages: int
-    multi_agents: list[str]
-
-
-def iter_sessions(repo: KVSessionRepository) -> Iterator[Session]:
-    """Yield every live session, most recently updated first, from the sessions index.
-
-    Index entries whose session record is gone (expired) are skipped.
-    """
-    offset = 0
-    while True:
-        page = repo.list_sessions(limit=_PAGE, offset=offset)
-        for session_id, _ in page:
-            session = repo.read_session(session_id)
-            if session is not None:
-                yield session
-        if len(page) < _PAGE:
-            return
-        offset += len(page)
-
-
-def summarize(repo: KVSessionRepository, session: Session) -> SessionSummary:
-    """Count a session's agents, messages and multi-agent states (index reads only)."""
-    counts = {
-        agent_id: repo.count_messages(session.session_id, agent_id)
-        for agent_id in repo.list_agents(session.session_id)
-    }
-    return SessionSummary(
-        session_id=session.session_id,
-        session_type=str(getattr(session.session_type, "value", session.session_type)),
-        created_at=session.created_at,
-        updated_at=session.updated_at,
-        agents=counts,
-        messages=sum(counts.values()),
-        multi_agents=repo.list_multi_agents(session.session_id),
-    )
 
 
 def _read_session(store: Store, session_id: str) -> Session:
@@ -206,14 +150,14 @@ def _show_transcript(
     )
     console.print(heading)
     if session.metadata:
-        console.print(Text(f"metadata: {_compact(_JSON.encode_state(session.metadata))}"))
+        console.print(Text(f"metadata: {_compact(_JSON.encode(MULTI_AGENT, session.metadata))}"))
     for agent_id in agent_ids:
         agent = repo.read_agent(session.session_id, agent_id)
         count = repo.count_messages(session.session_id, agent_id)
         console.print()
         console.print(Text(f"agent {agent_id} · {count} message(s)", style="bold"))
         if agent is not None and agent.state:
-            console.print(Text(f"  state: {_compact(_JSON.encode_state(agent.state))}", style="dim"))
+            console.print(Text(f"  state: {_compact(_JSON.encode(MULTI_AGENT, agent.state))}", style="dim"))
         offset = 0
         while True:
             page = repo.list_messages(session.session_id, agent_id, limit=_PAGE, offset=offset)
@@ -226,7 +170,7 @@ def _show_transcript(
     for multi_id in shown_multi:
         state = repo.read_multi_agent(session.session_id, multi_id) or {}
         console.print()
-        console.print(Text(f"multi-agent {multi_id} · state: {_compact(_JSON.encode_state(state))}"))
+        console.print(Text(f"multi-agent {multi_id} · state: {_compact(_JSON.encode(MULTI_AGENT, state))}"))
 
 
 def _compact(encoded: bytes, limit: int = 300) -> str:
@@ -239,17 +183,17 @@ def _show_json(
 ) -> None:
     """Stream one JSON document page by page, so a long session needs little memory."""
     echo = click.echo
-    echo('{"session": ' + _JSON.encode_session(session).decode() + ', "agents": [', nl=False)
+    echo('{"session": ' + _JSON.encode(SESSION, session).decode() + ', "agents": [', nl=False)
     for number, agent_id in enumerate(agent_ids):
         agent = repo.read_agent(session.session_id, agent_id)
-        agent_json = "null" if agent is None else _JSON.encode_agent(agent).decode()
+        agent_json = "null" if agent is None else _JSON.encode(AGENT, agent).decode()
         echo(("," if number else "") + '\n  {"agent": ' + agent_json + ', "messages": [', nl=False)
         offset = 0
         while True:
             page = repo.list_messages(session.session_id, agent_id, limit=_PAGE, offset=offset)
             for position, message in enumerate(page):
                 comma = "," if offset or position else ""
-                echo(comma + "\n    " + _JSON.encode_message(message).decode(), nl=False)
+                echo(comma + "\n    " + _JSON.encode(MESSAGE, message).decode(), nl=False)
             if len(page) < _PAGE:
                 break
             offset += len(page)
@@ -258,62 +202,23 @@ def _show_json(
     for number, multi_id in enumerate(layout.multi_agents):
         state = repo.read_multi_agent(session.session_id, multi_id) or {}
         name = msgspec.json.encode(multi_id).decode()
-        echo(("," if number else "") + f"\n  {name}: " + _JSON.encode_state(state).decode(), nl=False)
+        echo(("," if number else "") + f"\n  {name}: " + _JSON.encode(MULTI_AGENT, state).decode(), nl=False)
     echo("}}")
 
 
-class _KeyRow(msgspec.Struct):
-    key: str
-    type: str
-    size: int
-    ttl: float | None
-
-
 def _show_raw(store: Store, layout: SessionLayout, as_json: bool) -> None:
-    backend = store.backend
-    keys = store.repo.session_keys(layout.session_id)
-    rows: list[_KeyRow] = []
-    value_keys = [key for key in keys if layout.kind(key) not in ("index", "set")]
-    values = dict(zip(value_keys, _get_all(store, value_keys), strict=True))
-    for key in keys:
-        kind = layout.kind(key)
-        try:
-            ttl = backend.ttl(key)
-        except KeyError:
-            continue  # deleted or expired since the key list was read
-        if kind == "index":
-            rows.append(_KeyRow(key, "index", backend.index_count(key), ttl))
-        elif kind == "set":
-            rows.append(_KeyRow(key, "set", len(backend.set_members(key)), ttl))
-        else:
-            value = values.get(key)
-            if value is None:
-                continue
-            rows.append(_KeyRow(key, f"{kind} ({_format_of(value)})", len(value), ttl))
+    rows = key_rows(store.repo, layout)
     if as_json:
         write_json(rows)
         return
     table = new_table("KEY", "TYPE", "SIZE", "TTL", numeric=("SIZE", "TTL"))
     for row in rows:
-        is_index = row.type in ("index", "set")
-        size = f"{row.size} member(s)" if is_index else human_size(row.size)
+        size = f"{row.size} member(s)" if row.is_index else human_size(row.size)
         table.add_row(row.key, row.type, size, human_ttl(row.ttl))
     console = out_console()
     print_table(table)
-    value_bytes = sum(row.size for row in rows if row.type not in ("index", "set"))
+    value_bytes = sum(row.size for row in rows if not row.is_index)
     console.print(f"{len(rows)} key(s), {human_size(value_bytes)} in values", style="dim")
-
-
-def _get_all(store: Store, keys: list[str]) -> Iterator[bytes | None]:
-    for start in range(0, len(keys), _PAGE):
-        yield from store.backend.get_many(keys[start : start + _PAGE])
-
-
-def _format_of(value: bytes) -> str:
-    try:
-        return sniff_format(value)
-    except CodecError:
-        return "unknown"
 
 
 # -- rm ----------------------------------------------------------------------------------------
@@ -338,7 +243,7 @@ def rm(session_ids: tuple[str, ...], yes: bool, url: str | None) -> None:
         existing = [sid for sid in dict.fromkeys(session_ids) if repo.read_session(sid) is not None]
         for session_id in dict.fromkeys(session_ids):
             if session_id not in existing:
-                leftovers = _clear_leftovers(repo, session_id)
+                leftovers = clear_leftovers(repo, session_id)
                 extra = f"; removed {leftovers} leftover key(s)" if leftovers else ""
                 click.echo(f"session {session_id!r} does not exist; nothing to delete{extra}")
         if not existing:
@@ -353,11 +258,3 @@ def rm(session_ids: tuple[str, ...], yes: bool, url: str | None) -> None:
                 click.echo(f"session {session_id!r} was deleted meanwhile; nothing to delete")
                 continue
             click.echo(f"deleted session {session_id!r} ({count} keys)")
-
-
-def _clear_leftovers(repo: KVSessionRepository, session_id: str) -> int:
-    """Remove the keys and index entry of a session whose record is gone; return the key count."""
-    count = len(repo.session_keys(session_id))
-    if not repo.clear_leftovers(session_id):
-        return 0  # created meanwhile: not ours to delete
-    return count

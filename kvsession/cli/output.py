@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import IO, Any
 
 import click
@@ -17,6 +17,8 @@ import msgspec
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+
+from kvsession.admin.times import parse_time
 
 __all__ = [
     "CliError",
@@ -28,7 +30,6 @@ __all__ = [
     "new_table",
     "note",
     "out_console",
-    "parse_time",
     "print_table",
     "progress",
     "write_json",
@@ -110,19 +111,6 @@ def human_size(size: float) -> str:
         if size < 1024 or unit == "TB":
             break
     return f"{size:.1f} {unit}"
-
-
-def parse_time(value: str | float | None) -> datetime | None:
-    """Return an aware UTC datetime for an ISO-8601 string or epoch seconds, ``None`` if unreadable."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return datetime.fromtimestamp(value, timezone.utc)
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def human_time(value: str | float | None) -> str:

@@ -14,7 +14,7 @@ import msgspec
 from rich.text import Text
 
 from kvsession.cli.output import human_size, human_time
-from kvsession.records import SessionMessage
+from kvsession.strands.records import SessionMessage
 
 __all__ = ["describe_block", "render_message"]
 

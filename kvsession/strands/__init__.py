@@ -1,6 +1,31 @@
-"""Strands Agents integration: session managers over the kvsession repository."""
+"""Strands Agents integration: the session repository and managers, over the orm.
 
+- :class:`KVSessionRepository`: Strands' ``SessionRepository`` over any backend;
+- :class:`KVSessionManager` / :class:`ValkeySessionManager`: drop-in session managers;
+- :mod:`kvsession.strands.models`: sessions, agents, messages and multi-agent state as models;
+- :mod:`kvsession.strands.errors`: the errors Strands sees, all ``SessionException``s.
+"""
+
+from kvsession.strands.errors import (
+    IncompleteSessionError,
+    MessageExistsError,
+    SessionExistsError,
+    SessionRecordExistsError,
+    SessionRecordNotFoundError,
+)
 from kvsession.strands.manager import KVSessionManager
+from kvsession.strands.records import Session
+from kvsession.strands.repository import KVSessionRepository
 from kvsession.strands.valkey import ValkeySessionManager
 
-__all__ = ["KVSessionManager", "ValkeySessionManager"]
+__all__ = [
+    "IncompleteSessionError",
+    "KVSessionManager",
+    "KVSessionRepository",
+    "MessageExistsError",
+    "Session",
+    "SessionExistsError",
+    "SessionRecordExistsError",
+    "SessionRecordNotFoundError",
+    "ValkeySessionManager",
+]

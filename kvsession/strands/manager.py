@@ -11,16 +11,16 @@ from strands.session.repository_session_manager import RepositorySessionManager
 from strands.session.session_repository import SessionRepository
 from strands.types.session import SessionAgent, SessionMessage
 
-from kvsession.records import Session
-from kvsession.registry import connect
-from kvsession.repository import KVSessionRepository
+from kvsession.kv.registry import connect
+from kvsession.strands.records import Session
+from kvsession.strands.repository import KVSessionRepository
 
 if TYPE_CHECKING:
     from strands.multiagent.base import MultiAgentBase
     from strands.types.session import Session as StrandsSession
     from typing_extensions import Self
 
-    from kvsession.protocol import KeyValueBackend
+    from kvsession.kv.protocol import KeyValueBackend
 
 __all__ = ["KVSessionManager"]
 

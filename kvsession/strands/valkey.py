@@ -6,7 +6,7 @@ from typing import Any
 
 import valkey
 
-from kvsession.config import parse_url, resolve_url
+from kvsession.kv.config import parse_url, resolve_url
 from kvsession.strands.manager import KVSessionManager
 
 __all__ = ["ValkeySessionManager"]

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import kvsession
-from kvsession.repository import KVSessionRepository
+from kvsession.strands.repository import KVSessionRepository
 from kvsession_fakeredis import drop_shared_server
 from tests.cli.helpers import Cli
 

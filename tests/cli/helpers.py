@@ -14,8 +14,8 @@ from strands.types.content import Message
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
 from kvsession.cli import main
-from kvsession.records import Session
-from kvsession.repository import KVSessionRepository
+from kvsession.strands.records import Session
+from kvsession.strands.repository import KVSessionRepository
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 800
 """A 200 KB 'image' holding every byte value."""

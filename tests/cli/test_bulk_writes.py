@@ -10,9 +10,10 @@ from datetime import datetime
 import pytest
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
-from kvsession.errors import MessageExistsError, RecordExistsError, SessionExistsError
-from kvsession.records import Session
-from kvsession.repository import KVSessionRepository
+from kvsession.kv.errors import RecordExistsError
+from kvsession.strands.errors import MessageExistsError, SessionExistsError
+from kvsession.strands.records import Session
+from kvsession.strands.repository import KVSessionRepository
 from tests.cli.helpers import message
 from tests.conftest import BackendHarness
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import Result
 
 from kvsession.cli.connection import ServerState, state_path, write_state
-from kvsession.repository import KVSessionRepository
+from kvsession.strands.repository import KVSessionRepository
 from tests.cli.helpers import Cli, closed_port, seed_chat
 
 HEADER = '{"kind":"header","format":"kvsession-export","version":1}\n'

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from kvsession.codecs import get_codec
-from kvsession.repository import KVSessionRepository
+from kvsession.orm import get_codec
+from kvsession.strands.models import MESSAGE
+from kvsession.strands.repository import KVSessionRepository
 from tests.cli.helpers import PNG, Cli, seed_chat, seed_demo
 
 
@@ -93,7 +94,7 @@ def test_show_json_holds_every_record_with_bytes_marked(cli: Cli, repo: KVSessio
     assert [m["message_id"] for m in agent["messages"]] == list(range(6))
     image = agent["messages"][0]["message"]["content"][1]["image"]["source"]["bytes"]
     assert image["__bytes_encoded__"] is True
-    decoded = get_codec("json").decode_message(json.dumps(agent["messages"][0]).encode(), key="m0")
+    decoded = get_codec("json").decode(MESSAGE, json.dumps(agent["messages"][0]).encode(), key="m0")
     assert decoded.message["content"][1]["image"]["source"]["bytes"] == PNG
     assert agent["messages"][5]["redact_message"]["content"] == [{"text": "[User input redacted.]"}]
 

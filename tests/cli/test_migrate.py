@@ -22,10 +22,9 @@ from strands.types.session import Session as StrandsSession
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
 import kvsession
-from kvsession.cli.capabilities import raw_client
-from kvsession.cli.reference import apply_reference_session, plan_reference
-from kvsession.records import Session
-from kvsession.repository import KVSessionRepository
+from kvsession.admin.reference import apply_reference_session, plan_reference, raw_client
+from kvsession.strands.records import Session
+from kvsession.strands.repository import KVSessionRepository
 from kvsession_fakeredis import drop_shared_server, shared_server
 from tests.cli.helpers import DEMO_MESSAGES, PNG, Cli, seed_chat
 
@@ -343,3 +342,21 @@ def test_migrate_needs_exactly_one_source(tmp_path: Path) -> None:
     assert cli("migrate").stderr == "error: choose one source: --from-reference or --from-dir PATH\n"
     both = cli("migrate", "--from-reference", "--from-dir", str(tmp_path))
     assert both.exit_code == 1
+
+
+def test_reference_keys_are_recognised_by_the_session_templates(reference: Reference, fake_url: str) -> None:
+    reference.session("alpha")
+    reference.agent("alpha", "default")
+    reference.messages("alpha", "default", 1)
+    # Not keys the templates write: a padded message id, an id with a space, an unknown suffix.
+    for key in ("session:alpha:agent:default:message:007", "session:bad id", "session:alpha:notes"):
+        reference._set(key, {"x": 1})
+    client = raw_client(kvsession.connect(fake_url))
+    assert client is not None
+
+    [plan] = plan_reference(client)
+
+    assert plan.session_id == "alpha"
+    assert plan.root == "reference"
+    assert plan.agents == {"default": "reference"}
+    assert plan.messages == {"default": [0]}

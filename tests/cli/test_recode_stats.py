@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 import kvsession
-from kvsession.cli.capabilities import compare_and_set
-from kvsession.codecs import sniff_format
-from kvsession.memory import MemoryBackend
-from kvsession.protocol import KeyValueBackend
-from kvsession.repository import KVSessionRepository
+from kvsession.admin.conditional import compare_and_set
+from kvsession.kv.memory import MemoryBackend
+from kvsession.kv.protocol import KeyValueBackend
+from kvsession.orm import sniff_format
+from kvsession.strands.repository import KVSessionRepository
 from tests.cli.helpers import Cli, seed_chat, seed_demo, snapshot
 
 

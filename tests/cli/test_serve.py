@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import kvsession
-from kvsession.repository import KVSessionRepository
+from kvsession.strands.repository import KVSessionRepository
 from tests.cli.helpers import closed_port, seed_demo
 
 CONSOLE_SCRIPT = Path(sys.executable).parent / "kvsession"

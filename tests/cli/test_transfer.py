@@ -15,8 +15,9 @@ from rich.console import Console
 
 import kvsession
 import kvsession.cli.output
-from kvsession.codecs import sniff_format
-from kvsession.repository import KVSessionRepository
+from kvsession.orm import sniff_format
+from kvsession.strands.models import AGENT, MESSAGE, SESSION
+from kvsession.strands.repository import KVSessionRepository
 from kvsession_fakeredis import drop_shared_server
 from tests.cli.helpers import PNG, Cli, seed_bulk, seed_chat, seed_demo, snapshot
 
@@ -120,20 +121,20 @@ def test_an_interrupted_import_is_invisible_and_redone(
     cut.write_text("\n".join(lines[:-1]) + "\n")
     session_line = json.loads(lines[1])
     assert session_line["kind"] == "session"
-    from kvsession.cli.loader import SessionWriter
-    from kvsession.codecs import get_codec
+    from kvsession.admin.loader import SessionWriter
+    from kvsession.orm import get_codec
 
     writer = SessionWriter(
-        repo, get_codec("json").decode_session(json.dumps(session_line["record"]), key="s")
+        repo, get_codec("json").decode(SESSION, json.dumps(session_line["record"]), key="s")
     )
     writer.begin("skip")
     for raw in lines[2:-1]:
         line = json.loads(raw)
         record = json.dumps(line["record"]).encode()
         if line["kind"] == "agent":
-            writer.add_agent(get_codec("json").decode_agent(record, key="a"))
+            writer.add_agent(get_codec("json").decode(AGENT, record, key="a"))
         else:
-            writer.add_message("default", get_codec("json").decode_message(record, key="m"))
+            writer.add_message("default", get_codec("json").decode(MESSAGE, record, key="m"))
     writer._flush()  # written, but never finished
 
     assert repo.read_session("chat") is None

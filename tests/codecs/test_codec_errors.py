@@ -12,8 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from strands.types.session import SessionMessage
 
-from kvsession.codecs import CODECS, Codec, get_codec, sniff_format
-from kvsession.errors import CodecError, ConfigError
+from kvsession.kv.errors import CodecError, ConfigError
+from kvsession.orm import FORMATS as CODECS
+from kvsession.orm import Codec, get_codec, sniff_format
+from kvsession.strands.models import AGENT, MESSAGE, MULTI_AGENT, SESSION
 
 ALL = [get_codec(name) for name in CODECS]
 KEY = "myapp:session:{user-42}:agent:a1:message:7"
@@ -26,11 +28,11 @@ _MESSAGE = SessionMessage(
 
 def _decoders(codec: Codec) -> list[Callable[[Any], object]]:
     return [
-        lambda data: codec.decode_session(data, key=KEY),
-        lambda data: codec.decode_agent(data, key=KEY),
-        lambda data: codec.decode_message(data, key=KEY),
-        lambda data: codec.decode_messages([data], keys=[KEY]),
-        lambda data: codec.decode_state(data, key=KEY),
+        lambda data: codec.decode(SESSION, data, key=KEY),
+        lambda data: codec.decode(AGENT, data, key=KEY),
+        lambda data: codec.decode(MESSAGE, data, key=KEY),
+        lambda data: codec.decode_many(MESSAGE, [data], keys=[KEY]),
+        lambda data: codec.decode(MULTI_AGENT, data, key=KEY),
     ]
 
 
@@ -68,12 +70,14 @@ def test_bad_values_raise_codec_error_naming_the_key(codec: Codec, data: object)
 
 @pytest.mark.parametrize("codec", ALL, ids=CODECS)
 def test_records_of_the_wrong_kind_are_rejected(codec: Codec) -> None:
-    session_data = codec.encode_state({"session_id": "s1", "session_type": "AGENT"})
-    message_data = codec.encode_message(_MESSAGE)
-    _assert_codec_error_naming_key(lambda d: codec.decode_message(d, key=KEY), session_data)
-    _assert_codec_error_naming_key(lambda d: codec.decode_agent(d, key=KEY), message_data)
-    _assert_codec_error_naming_key(lambda d: codec.decode_session(d, key=KEY), message_data)
-    wrong_types = codec.encode_state({"message": "hi", "message_id": "one", "session_id": 1, "agent_id": 2})
+    session_data = codec.encode(MULTI_AGENT, {"session_id": "s1", "session_type": "AGENT"})
+    message_data = codec.encode(MESSAGE, _MESSAGE)
+    _assert_codec_error_naming_key(lambda d: codec.decode(MESSAGE, d, key=KEY), session_data)
+    _assert_codec_error_naming_key(lambda d: codec.decode(AGENT, d, key=KEY), message_data)
+    _assert_codec_error_naming_key(lambda d: codec.decode(SESSION, d, key=KEY), message_data)
+    wrong_types = codec.encode(
+        MULTI_AGENT, {"message": "hi", "message_id": "one", "session_id": 1, "agent_id": 2}
+    )
     for decode in _decoders(codec)[:4]:  # any dict is a valid state
         _assert_codec_error_naming_key(decode, wrong_types)
 
@@ -82,16 +86,16 @@ def test_records_of_the_wrong_kind_are_rejected(codec: Codec) -> None:
 def test_a_message_without_role_or_content_is_rejected(codec: Codec) -> None:
     messages: list[dict[str, Any]] = [{"content": []}, {"role": "user"}, {"role": "user", "content": "text"}]
     for message in messages:
-        data = codec.encode_state({"message": message, "message_id": 1})
-        _assert_codec_error_naming_key(partial(codec.decode_message, key=KEY), data)
+        data = codec.encode(MULTI_AGENT, {"message": message, "message_id": 1})
+        _assert_codec_error_naming_key(partial(codec.decode, MESSAGE, key=KEY), data)
 
 
 @pytest.mark.parametrize("writer", ALL, ids=CODECS)
 def test_every_truncation_of_a_record_is_an_error(writer: Codec) -> None:
-    data = writer.encode_message(_MESSAGE)
+    data = writer.encode(MESSAGE, _MESSAGE)
     for reader in ALL:
         for end in range(len(data)):
-            _assert_codec_error_naming_key(partial(reader.decode_message, key=KEY), data[:end])
+            _assert_codec_error_naming_key(partial(reader.decode, MESSAGE, key=KEY), data[:end])
 
 
 @given(st.binary(max_size=64) | st.binary(max_size=64).map(lambda tail: b"{" + tail))
@@ -106,12 +110,12 @@ def test_random_bytes_decode_or_raise_codec_error(data: bytes) -> None:
 
 def test_decode_messages_names_the_key_of_the_bad_value() -> None:
     codec = get_codec("json")
-    datas = [codec.encode_message(_MESSAGE), b"\x81\xa1", codec.encode_message(_MESSAGE)]
+    datas = [codec.encode(MESSAGE, _MESSAGE), b"\x81\xa1", codec.encode(MESSAGE, _MESSAGE)]
     with pytest.raises(CodecError) as info:
-        codec.decode_messages(datas, keys=["k0", "k1", "k2"])
+        codec.decode_many(MESSAGE, datas, keys=["k0", "k1", "k2"])
     assert info.value.key == "k1"
     with pytest.raises(ValueError, match="2 values but 1 keys"):
-        codec.decode_messages(datas[:2], keys=["k0"])
+        codec.decode_many(MESSAGE, datas[:2], keys=["k0"])
 
 
 class _Opaque:
@@ -136,18 +140,18 @@ UNENCODABLE = {
 @pytest.mark.parametrize("state", UNENCODABLE.values(), ids=UNENCODABLE.keys())
 def test_unencodable_values_raise_codec_error(codec: Codec, state: dict[str, Any]) -> None:
     with pytest.raises(CodecError) as info:
-        codec.encode_state(state, key=KEY)
+        codec.encode(MULTI_AGENT, state, key=KEY)
     assert info.value.key == KEY and KEY in str(info.value)
     tool_use = {"toolUseId": "t", "name": "n", "input": state}
     message = SessionMessage(message={"role": "user", "content": [{"toolUse": tool_use}]}, message_id=0)  # type: ignore[typeddict-item]
     with pytest.raises(CodecError):
-        codec.encode_message(message)
+        codec.encode(MESSAGE, message)
 
 
 @pytest.mark.parametrize("codec", ALL, ids=CODECS)
 def test_encode_state_wants_a_dict(codec: Codec) -> None:
     with pytest.raises(CodecError, match="must be a dict"):
-        codec.encode_state([1, 2], key=KEY)  # type: ignore[arg-type]
+        codec.encode(MULTI_AGENT, [1, 2], key=KEY)  # type: ignore[misc]
 
 
 def test_unknown_codec_is_a_config_error_listing_the_valid_ones() -> None:
@@ -183,20 +187,22 @@ def test_sniff_format_rejects_anything_else(data: bytes) -> None:
 def test_decode_messages_leaves_the_collector_as_it_found_it() -> None:
     import gc
 
-    from kvsession.codecs import get_codec
-    from kvsession.records import SessionMessage
+    from kvsession.orm import get_codec
+    from kvsession.strands.records import SessionMessage
 
     codec = get_codec("json")
-    data = codec.encode_message(SessionMessage.from_message({"role": "user", "content": [{"text": "hi"}]}, 0))
+    data = codec.encode(
+        MESSAGE, SessionMessage.from_message({"role": "user", "content": [{"text": "hi"}]}, 0)
+    )
     assert gc.isenabled()
-    codec.decode_messages([data], keys=["k"])
+    codec.decode_many(MESSAGE, [data], keys=["k"])
     assert gc.isenabled()
     gc.disable()
     try:
-        codec.decode_messages([data], keys=["k"])
+        codec.decode_many(MESSAGE, [data], keys=["k"])
         assert not gc.isenabled()
         with pytest.raises(CodecError):
-            codec.decode_messages([b"garbage"], keys=["k"])
+            codec.decode_many(MESSAGE, [b"garbage"], keys=["k"])
         assert not gc.isenabled()
     finally:
         gc.enable()
@@ -208,12 +214,12 @@ def test_the_collector_pause_is_counted_across_threads() -> None:
     import sys
     import threading
 
-    from kvsession.codecs import get_codec
-    from kvsession.records import SessionMessage
+    from kvsession.orm import get_codec
+    from kvsession.strands.records import SessionMessage
 
     codec = get_codec("json")
     page = [
-        codec.encode_message(SessionMessage.from_message({"role": "user", "content": [{"text": "x"}]}, i))
+        codec.encode(MESSAGE, SessionMessage.from_message({"role": "user", "content": [{"text": "x"}]}, i))
         for i in range(200)
     ]
     keys = [f"k{i}" for i in range(200)]
@@ -222,7 +228,7 @@ def test_the_collector_pause_is_counted_across_threads() -> None:
     try:
         for _ in range(5):
             threads = [
-                threading.Thread(target=codec.decode_messages, args=(page,), kwargs={"keys": keys})
+                threading.Thread(target=codec.decode_many, args=(MESSAGE, page), kwargs={"keys": keys})
                 for _ in range(6)
             ]
             for thread in threads:

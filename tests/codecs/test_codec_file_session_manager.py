@@ -15,8 +15,10 @@ from strands.session.file_session_manager import FileSessionManager
 from strands.types.session import Session as StrandsSession
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
-from kvsession.codecs import CODECS, get_codec
-from kvsession.records import Session
+from kvsession.orm import FORMATS as CODECS
+from kvsession.orm import get_codec
+from kvsession.strands.models import AGENT, MESSAGE, SESSION
+from kvsession.strands.records import Session
 from tests.strategies import assert_identical, session_agents, session_messages
 
 ALL = [get_codec(name) for name in CODECS]
@@ -101,11 +103,11 @@ def test_file_session_manager_records_decode_with_the_json_codec(tmp_path: Path)
 
     session_file, agent_file, messages_dir = _paths(tmp_path, session.session_id, agent.agent_id)
     for codec in ALL:  # every codec object reads JSON, whatever it writes
-        decoded_session = codec.decode_session(session_file.read_bytes(), key=str(session_file))
+        decoded_session = codec.decode(SESSION, session_file.read_bytes(), key=str(session_file))
         assert_identical(decoded_session, Session.from_strands(session))
-        assert_identical(codec.decode_agent(agent_file.read_bytes(), key=str(agent_file)), agent)
+        assert_identical(codec.decode(AGENT, agent_file.read_bytes(), key=str(agent_file)), agent)
         files = [messages_dir / f"message_{m.message_id}.json" for m in conversation]
-        decoded = codec.decode_messages([f.read_bytes() for f in files], keys=[str(f) for f in files])
+        decoded = codec.decode_many(MESSAGE, [f.read_bytes() for f in files], keys=[str(f) for f in files])
         assert_identical(decoded, conversation)
 
 
@@ -116,10 +118,10 @@ def test_the_json_codec_writes_what_file_session_manager_reads(tmp_path: Path) -
     manager.create_agent("ours", agent)
     _, agent_file, messages_dir = _paths(tmp_path, "ours", "a1")
     codec = get_codec("json")
-    agent_file.write_bytes(codec.encode_agent(agent))
+    agent_file.write_bytes(codec.encode(AGENT, agent))
     conversation = _conversation()
     for message in conversation:
-        (messages_dir / f"message_{message.message_id}.json").write_bytes(codec.encode_message(message))
+        (messages_dir / f"message_{message.message_id}.json").write_bytes(codec.encode(MESSAGE, message))
     assert_identical(manager.read_agent("ours", "a1"), agent)
     assert_identical(manager.list_messages("ours", "a1"), conversation)
 
@@ -138,5 +140,5 @@ def test_anything_file_session_manager_writes_decodes_identically(
         message_file = messages_dir / f"message_{message.message_id}.json"
         assert os.path.exists(message_file)
         for codec in ALL:
-            assert_identical(codec.decode_message(message_file.read_bytes(), key="m"), message)
-            assert_identical(codec.decode_agent(agent_file.read_bytes(), key="a"), agent)
+            assert_identical(codec.decode(MESSAGE, message_file.read_bytes(), key="m"), message)
+            assert_identical(codec.decode(AGENT, agent_file.read_bytes(), key="a"), agent)

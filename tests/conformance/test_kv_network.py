@@ -16,8 +16,8 @@ import fakeredis
 import pytest
 import valkey
 
-from kvsession.errors import BackendError, BackendUnavailable
-from kvsession.protocol import (
+from kvsession.kv.errors import BackendError, BackendUnavailable
+from kvsession.kv.protocol import (
     DeleteOp,
     ExpireOp,
     IndexAddOp,

@@ -13,8 +13,8 @@ import pytest
 import valkey
 from valkey.connection import SSLConnection
 
-from kvsession.errors import BackendUnavailable, ConfigError
-from kvsession.protocol import (
+from kvsession.kv.errors import BackendUnavailable, ConfigError
+from kvsession.kv.protocol import (
     DeleteOp,
     ExpireOp,
     IndexAddOp,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from kvsession.protocol import KeyValueBackend
-from kvsession.repository import KVSessionRepository
+from kvsession.kv.protocol import KeyValueBackend
+from kvsession.strands.repository import KVSessionRepository
 from kvsession.testing import CountingBackend
 
 

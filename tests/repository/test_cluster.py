@@ -14,8 +14,8 @@ import valkey
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
 import kvsession
-from kvsession.records import Session
-from kvsession.repository import KVSessionRepository
+from kvsession.strands.records import Session
+from kvsession.strands.repository import KVSessionRepository
 from tests.conftest import start_valkey_server
 
 

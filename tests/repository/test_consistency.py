@@ -10,12 +10,13 @@ import pytest
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
 import kvsession
-from kvsession.errors import ConfigError, InvalidIdError, MessageExistsError, NotFoundError
-from kvsession.memory import MemoryBackend
-from kvsession.protocol import KeyValueBackend, WriteOp
-from kvsession.records import Session
-from kvsession.repository import TTL_SLACK, KVSessionRepository
+from kvsession.kv.errors import ConfigError, InvalidIdError, NotFoundError
+from kvsession.kv.memory import MemoryBackend
+from kvsession.kv.protocol import KeyValueBackend, WriteOp
 from kvsession.strands import KVSessionManager
+from kvsession.strands.errors import MessageExistsError
+from kvsession.strands.records import Session
+from kvsession.strands.repository import TTL_SLACK, KVSessionRepository
 from kvsession.testing import CountingBackend
 
 

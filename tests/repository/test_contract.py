@@ -10,17 +10,12 @@ import pytest
 from strands.types.exceptions import SessionException
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
-from kvsession.errors import (
-    IncompleteSessionError,
-    InvalidIdError,
-    MessageExistsError,
-    NotFoundError,
-    SessionExistsError,
-)
-from kvsession.memory import MemoryBackend
-from kvsession.protocol import KeyValueBackend
-from kvsession.records import Session
-from kvsession.repository import KVSessionRepository
+from kvsession.kv.errors import InvalidIdError, NotFoundError
+from kvsession.kv.memory import MemoryBackend
+from kvsession.kv.protocol import KeyValueBackend
+from kvsession.strands.errors import IncompleteSessionError, MessageExistsError, SessionExistsError
+from kvsession.strands.records import Session
+from kvsession.strands.repository import KVSessionRepository
 from kvsession.testing import CountingBackend
 
 

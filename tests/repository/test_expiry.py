@@ -11,9 +11,9 @@ from typing import Any
 import valkey
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
-from kvsession.memory import MemoryBackend
-from kvsession.records import Session
-from kvsession.repository import TTL_SLACK, KVSessionRepository
+from kvsession.kv.memory import MemoryBackend
+from kvsession.strands.records import Session
+from kvsession.strands.repository import TTL_SLACK, KVSessionRepository
 from kvsession.testing import CountingBackend
 
 TTL = 0.6

@@ -7,9 +7,9 @@ import itertools
 from hypothesis import HealthCheck, given, settings
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
-from kvsession.protocol import KeyValueBackend
-from kvsession.records import Session
-from kvsession.repository import KVSessionRepository
+from kvsession.kv.protocol import KeyValueBackend
+from kvsession.strands.records import Session
+from kvsession.strands.repository import KVSessionRepository
 from tests.strategies import assert_identical, session_agents, session_messages, states
 
 PROPERTY_SETTINGS = settings(

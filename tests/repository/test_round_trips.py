@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
-from kvsession.records import Session
-from kvsession.repository import KVSessionRepository
+from kvsession.strands.records import Session
+from kvsession.strands.repository import KVSessionRepository
 from kvsession.testing import CountingBackend
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from kvsession.protocol import KeyValueBackend
+from kvsession.kv.protocol import KeyValueBackend
 
 if TYPE_CHECKING:
     from tests.conftest import BackendHarness

@@ -16,7 +16,7 @@ from strands.agent.conversation_manager import SlidingWindowConversationManager
 from strands.types.content import ContentBlock, Messages
 from strands.types.tools import ToolContext
 
-from kvsession.protocol import KeyValueBackend
+from kvsession.kv.protocol import KeyValueBackend
 from kvsession.scripted import Reply, ScriptedModel, Step, ToolCall, recall, tool_result_texts, user_texts
 from kvsession.strands import KVSessionManager
 

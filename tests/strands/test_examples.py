@@ -95,6 +95,15 @@ SNIPPETS = {
         "agent says:    Earlier you said: 1) [card number removed]; 2) Please call me Alex.",
         "after delete:  read_session() -> None",
     ],
+    "attrs_user_profile_next_to_session.py": [
+        "json: profile stored as JSON",
+        "  read with codec=msgpack: UserProfile(session_id='user-7', display_name='Grace', locale='en-GB', "
+        "avatar=b'\\x89PNG'), 2 messages",
+        "msgpack: profile stored as MessagePack",
+        "  read with codec=json: UserProfile(session_id='user-7', display_name='Grace', locale='en-GB', "
+        "avatar=b'\\x89PNG'), 2 messages",
+        "  after delete_session: profile = None",
+    ],
 }
 
 
@@ -111,4 +120,5 @@ def test_snippet_against_kvsession_url(script: str, valkey_url: str, valkey_serv
     for expected in SNIPPETS[script]:
         assert expected in out
     # Each snippet deletes its session: the shared server is left as it was found.
-    assert valkey.Valkey(host="127.0.0.1", port=valkey_server.port).keys("session:*") == []
+    assert valkey.Valkey(host="127.0.0.1", port=valkey_server.port).keys("*session:*") == []
+    assert valkey.Valkey(host="127.0.0.1", port=valkey_server.port).keys("profile:*") == []

@@ -18,7 +18,7 @@ from strands.multiagent import GraphBuilder, Status, Swarm
 from strands.multiagent.base import MultiAgentBase
 from strands.multiagent.graph import Graph
 
-from kvsession.protocol import KeyValueBackend
+from kvsession.kv.protocol import KeyValueBackend
 from kvsession.scripted import ScriptedModel, Step, ToolCall, user_texts
 from kvsession.strands import KVSessionManager
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import kvsession
-from kvsession.repository import KVSessionRepository
+from kvsession.strands.repository import KVSessionRepository
 
 SCRIPT = Path(__file__).with_name("agent_process.py")
 

@@ -21,7 +21,7 @@ import fakeredis
 import msgspec
 import valkey
 
-from kvsession.config import BackendConfig, convert_options, parse_url
+from kvsession.kv.config import BackendConfig, convert_options, parse_url
 from kvsession_valkey import DEFAULT_MAX_VALUE_BYTES, ValkeyBackend
 from kvsession_valkey.backend import PositiveInt
 
@@ -70,6 +70,10 @@ class FakeRedisBackend(ValkeyBackend):
         """
 
         max_value_bytes: PositiveInt = DEFAULT_MAX_VALUE_BYTES
+
+    # fakeredis has no MEMORY USAGE: withdraw the inherited ability, so that
+    # ``isinstance(backend, kvsession.kv.capabilities.MemoryUsage)`` is false here.
+    memory_usage = None  # type: ignore[assignment]
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""``ValkeyBackend``: the :class:`~kvsession.protocol.KeyValueBackend` over valkey-py.
+"""``ValkeyBackend``: the :class:`~kvsession.kv.protocol.KeyValueBackend` over valkey-py.
 
 Every method is one command, so one round trip; :meth:`ValkeyBackend.apply` is one
 ``EVALSHA`` of the batch script in :mod:`kvsession_valkey.scripts`.
@@ -21,9 +21,9 @@ from valkey.connection import SSLConnection
 from valkey.exceptions import NoScriptError, ResponseError, ValkeyError
 from valkey.retry import Retry
 
-from kvsession.config import BackendConfig, convert_options, parse_url, resolve_url
-from kvsession.errors import BackendError, BackendUnavailable, ConflictError, ValueTooLargeError
-from kvsession.protocol import DeleteGroupOp, RefreshTtlOp, RequireOp, SetAddOp, SetRemoveOp, WriteOp
+from kvsession.kv.config import BackendConfig, convert_options, parse_url, resolve_url
+from kvsession.kv.errors import BackendError, BackendUnavailable, ConflictError, ValueTooLargeError
+from kvsession.kv.protocol import DeleteGroupOp, RefreshTtlOp, RequireOp, SetAddOp, SetRemoveOp, WriteOp
 from kvsession_valkey.scripts import (
     BATCH_SCRIPT,
     COMPARE_AND_SET_SCRIPT,
@@ -58,7 +58,7 @@ NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class ValkeyBackend:
-    """A :class:`~kvsession.protocol.KeyValueBackend` stored in Valkey (or Redis OSS).
+    """A :class:`~kvsession.kv.protocol.KeyValueBackend` stored in Valkey (or Redis OSS).
 
     Values are strings, ordered indexes sorted sets, set indexes sets. Every method is one
     round trip; :meth:`apply` runs one server-side Lua script that checks the whole batch

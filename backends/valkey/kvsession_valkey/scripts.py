@@ -47,8 +47,8 @@ import math
 from collections.abc import Sequence
 from typing import cast
 
-from kvsession.errors import BackendError, ValueTooLargeError
-from kvsession.protocol import (
+from kvsession.kv.errors import BackendError, ValueTooLargeError
+from kvsession.kv.protocol import (
     DeleteGroupOp,
     DeleteOp,
     ExpireOp,
@@ -82,7 +82,7 @@ BATCH_SCRIPT = """
 -- kvsession atomic batch: check every op first, write only if all checks pass.
 -- Two passes over ARGV, no per-op tables: this script runs on every append.
 local unpack = unpack or table.unpack
--- Valkey's TYPE names mapped to the kinds kvsession speaks of (see kvsession.protocol).
+-- Valkey's TYPE names mapped to the kinds kvsession speaks of (see kvsession.kv.protocol).
 local KINDS = {string = 'value', zset = 'index', set = 'set', none = 'none'}
 -- The kind each member-list op needs, and how many ARGV entries one of its members takes.
 local WANT = {zadd = 'index', zrem = 'index', sadd = 'set', srem = 'set'}

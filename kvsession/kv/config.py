@@ -1,0 +1,184 @@
+"""Configuration: one URL plus keyword overrides, validated with msgspec.
+
+``valkey://[user:pass@]host:port/db?codec=msgpack&ttl=3600&prefix=app`` — the scheme picks the
+backend (see :mod:`kvsession.kv.registry`), the query carries options. Options the store layer
+understands (:class:`StoreOptions`) are shared by every backend; each backend declares its own
+extra options as a msgspec ``Struct`` in ``Backend.Options``. An unknown option is an error that
+lists the valid ones, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import msgspec
+
+from kvsession.kv.errors import ConfigError
+
+__all__ = [
+    "ENV_URL",
+    "BackendConfig",
+    "StoreOptions",
+    "convert_options",
+    "parse_url",
+    "redact_url",
+    "resolve_url",
+]
+
+ENV_URL = "KVSESSION_URL"
+"""Environment variable read when no URL is given."""
+
+DEFAULT_URL = "valkey://127.0.0.1:6379/0"
+
+OptionsT = TypeVar("OptionsT", bound=msgspec.Struct)
+
+
+class StoreOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """Options of the session store, valid with every backend.
+
+    Attributes:
+        codec: ``json`` (default, readable in valkey-cli) or ``msgpack`` (smaller, faster).
+        ttl: Seconds of inactivity after which a session and all its keys expire; ``None`` keeps them.
+        touch_on_read: Whether reads also keep a session with a ``ttl`` alive.
+        prefix: Namespace put in front of every key (``prefix:session:...``).
+        key_scheme: ``standalone`` or ``cluster`` (session id wrapped as a hash tag).
+    """
+
+    codec: Literal["json", "msgpack"] = "json"
+    ttl: float | None = None
+    touch_on_read: bool = False
+    prefix: str = ""
+    key_scheme: Literal["standalone", "cluster"] = "standalone"
+
+    def __post_init__(self) -> None:
+        if self.ttl is not None and not (math.isfinite(self.ttl) and self.ttl > 0):
+            raise ValueError("ttl must be a finite number of seconds above 0")
+
+
+STORE_OPTION_NAMES: frozenset[str] = frozenset(StoreOptions.__struct_fields__)
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """A parsed connection URL: where to connect and with which options.
+
+    Attributes:
+        url: The URL as given (password included; never log it, use :meth:`redacted`).
+        scheme: The URL scheme, which names the backend.
+        host: Host name, or ``None`` when the URL has none (``memory://``).
+        port: Port, or ``None``.
+        db: Database number from the path (``/0``), or ``None``.
+        name: The URL's host part for backends without a network (``fakeredis://shared``).
+        username: User name, or ``None``.
+        password: Password, or ``None``.
+        store: Options of the session store.
+        backend_options: Query options that belong to the backend, still as strings.
+    """
+
+    url: str
+    scheme: str
+    host: str | None = None
+    port: int | None = None
+    db: int | None = None
+    name: str = ""
+    username: str | None = None
+    password: str | None = None
+    store: StoreOptions = field(default_factory=StoreOptions)
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def redacted(self) -> str:
+        """Return the URL with the password replaced by ``***``, for logs and errors."""
+        return redact_url(self.url)
+
+
+# Within the authority (up to the first "/", "?" or "#"), greedy up to its last "@", as urlsplit
+# reads it: a raw "@" in a password is redacted whole.
+_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*):[^/?#]*@")
+
+
+def redact_url(url: str) -> str:
+    """Return ``url`` with any password (``scheme://user:PASSWORD@host``) replaced by ``***``.
+
+    Works on the text as written (percent-encoded or not), so it is safe to call on a URL that
+    failed to parse.
+    """
+    return _PASSWORD.sub(r"\1:***@", url, count=1)
+
+
+def resolve_url(url: str | None) -> str:
+    """Return ``url``, else ``$KVSESSION_URL``, else the local default Valkey URL."""
+    return url or os.environ.get(ENV_URL) or DEFAULT_URL
+
+
+def parse_url(url: str, **overrides: Any) -> BackendConfig:
+    """Parse a connection URL; keyword ``overrides`` win over query options.
+
+    Args:
+        url: ``scheme://[user:pass@]host[:port][/db][?option=value&...]``.
+        **overrides: Options as keywords (typed values allowed, e.g. ``ttl=timedelta(hours=1)``).
+
+    Raises:
+        ConfigError: The URL is malformed or a store option has a bad value.
+    """
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        # urlsplit's message may quote part of the password; say what is wrong without it.
+        raise ConfigError(f"url=<{shown}> | malformed URL (is the port a number from 0 to 65535?)") from exc
+    if not parts.scheme:
+        raise ConfigError(f"url=<{shown}> | missing scheme, e.g. valkey://127.0.0.1:6379/0 or memory://")
+    options: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
+    options.update(_normalise(overrides))
+    store_raw = {k: v for k, v in options.items() if k in STORE_OPTION_NAMES}
+    backend_raw = {k: v for k, v in options.items() if k not in STORE_OPTION_NAMES}
+    db_text = parts.path.lstrip("/")
+    if db_text and not db_text.isdigit():
+        raise ConfigError(f"url=<{shown}> | the path must be a database number, got {db_text!r}")
+    store = convert_options(store_raw, StoreOptions, url=shown)
+    return BackendConfig(
+        url=url,
+        scheme=parts.scheme.lower(),
+        host=parts.hostname,
+        port=port,
+        db=int(db_text) if db_text else None,
+        name=parts.hostname or "",
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        store=store,
+        backend_options=backend_raw,
+    )
+
+
+def convert_options(raw: Mapping[str, Any], options_type: type[OptionsT], *, url: str) -> OptionsT:
+    """Validate ``raw`` options (strings from a query, or typed keywords) into ``options_type``.
+
+    Raises:
+        ConfigError: naming the bad option and listing the valid ones.
+    """
+    url = redact_url(url)
+    valid = sorted(set(options_type.__struct_fields__) | STORE_OPTION_NAMES)
+    for name in raw:
+        if name not in valid:
+            raise ConfigError(f"url=<{url}> | unknown option {name!r}; valid options: {', '.join(valid)}")
+    try:
+        return msgspec.convert(dict(raw), options_type, strict=False)
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise ConfigError(f"url=<{url}> | invalid option: {exc}") from exc
+
+
+def _normalise(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Turn friendly keyword types into the plain values the option structs hold."""
+    normalised: dict[str, Any] = {}
+    for name, value in overrides.items():
+        if hasattr(value, "total_seconds"):
+            value = value.total_seconds()
+        normalised[name] = value
+    return normalised

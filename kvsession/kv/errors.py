@@ -1,0 +1,111 @@
+"""The base of kvsession's one exception tree: errors of the generic key-value layer.
+
+Every error carries the key or id at fault, so a log line is enough to find the record. Nothing
+here imports Strands: the Strands-facing leaves (``SessionException`` subclasses) live in
+:mod:`kvsession.strands.errors`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackendError",
+    "BackendUnavailable",
+    "CodecError",
+    "ConfigError",
+    "ConflictError",
+    "InvalidIdError",
+    "KVSessionError",
+    "NotFoundError",
+    "RecordExistsError",
+    "ValueTooLargeError",
+]
+
+
+class KVSessionError(Exception):
+    """Base class of every error raised by kvsession."""
+
+
+class ConfigError(KVSessionError, ValueError):
+    """A connection URL or option is invalid (unknown scheme, unknown option, bad value)."""
+
+
+class InvalidIdError(KVSessionError, ValueError):
+    """A session or agent id cannot be used in a key.
+
+    Attributes:
+        kind: What the id names (``"session_id"``, ``"agent_id"`` ...).
+        value: The rejected id.
+    """
+
+    def __init__(self, kind: str, value: object, reason: str) -> None:
+        self.kind = kind
+        self.value = value
+        super().__init__(f"{kind}=<{value!r}> | invalid id: {reason}")
+
+
+class BackendError(KVSessionError):
+    """The backend refused an operation.
+
+    Attributes:
+        key: The key the failed operation touched, when one is known.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        self.key = key
+        prefix = f"key=<{key}> | " if key is not None else ""
+        super().__init__(f"{prefix}{message}")
+
+
+class BackendUnavailable(BackendError):  # noqa: N818 -- the name STYLE.md gives this leaf
+    """The backend cannot be reached (connection refused, lost, or timed out)."""
+
+
+class ValueTooLargeError(BackendError):
+    """A value exceeds the backend's configured maximum size; nothing was written.
+
+    Attributes:
+        size: Size of the rejected value in bytes.
+        limit: The configured maximum in bytes.
+    """
+
+    def __init__(self, key: str, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(f"value of {size} bytes exceeds the limit of {limit} bytes", key=key)
+
+
+class ConflictError(BackendError):
+    """A conditional write found the key in the wrong state; the whole batch was not applied.
+
+    Attributes:
+        key: The key whose only-if-absent / only-if-present condition failed.
+    """
+
+
+class CodecError(KVSessionError):
+    """Stored bytes cannot be decoded (or a value cannot be encoded).
+
+    Attributes:
+        key: The key the bytes were read from, when known.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        self.key = key
+        prefix = f"key=<{key}> | " if key is not None else ""
+        super().__init__(f"{prefix}{message}")
+
+
+class RecordExistsError(ConflictError):
+    """A create found the record already there (a second writer); nothing was written."""
+
+
+class NotFoundError(KVSessionError):
+    """An update or delete named a record that does not exist; nothing was written.
+
+    Attributes:
+        key: The key of the missing record.
+    """
+
+    def __init__(self, message: str, *, key: str) -> None:
+        self.key = key
+        super().__init__(f"key=<{key}> | {message}")

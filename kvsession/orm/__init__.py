@@ -1,0 +1,37 @@
+"""The typed record layer: declare a model once, store it in any backend with any codec.
+
+- :class:`Model`: a Python type, a :class:`KeyTemplate`, indexes (:class:`OrderedIndex`,
+  :class:`SetIndex`) and the group of keys that expire and are deleted together;
+- converters: :class:`MsgspecConverter` (default, the fast path) and :class:`CattrsConverter`
+  (attrs validators, cattrs hooks, schema upgrades);
+- :class:`Codec`: the one place bytes are made and read (format sniffed on read);
+- :class:`ModelStore`: typed reads, and typed writes queued onto one atomic batch.
+"""
+
+from kvsession.orm.codec import Codec, get_codec
+from kvsession.orm.converters import CattrsConverter, Converter, MsgspecConverter
+from kvsession.orm.formats import FORMATS, Format, sniff_format
+from kvsession.orm.keys import KeySpace, KeyTemplate, validate_id, validate_message_id
+from kvsession.orm.model import Index, Model, OrderedIndex, SetIndex
+from kvsession.orm.store import Expiry, ModelStore
+
+__all__ = [
+    "FORMATS",
+    "CattrsConverter",
+    "Codec",
+    "Converter",
+    "Expiry",
+    "Format",
+    "Index",
+    "KeySpace",
+    "KeyTemplate",
+    "Model",
+    "ModelStore",
+    "MsgspecConverter",
+    "OrderedIndex",
+    "SetIndex",
+    "get_codec",
+    "sniff_format",
+    "validate_id",
+    "validate_message_id",
+]

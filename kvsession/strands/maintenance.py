@@ -1,0 +1,105 @@
+"""Looking after a store of sessions: listing, pruning the sessions index, a session's keys.
+
+Expiry removes a session's keys but cannot remove its entry from the global ``sessions``
+index, and an expired session may leave keys behind; these methods, used by the command line
+and long-running services, tidy both without scanning the keyspace.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from kvsession.kv.errors import ConflictError
+from kvsession.strands.models import AGENTS, MULTI_AGENTS, SESSION_GROUP
+from kvsession.strands.writes import SessionWrites
+
+__all__ = ["SessionMaintenance"]
+
+
+class SessionMaintenance(SessionWrites):
+    """Inspection and upkeep methods of the repository."""
+
+    def list_sessions(self, *, limit: int | None = None, offset: int = 0) -> list[tuple[str, float]]:
+        """Return ``(session_id, updated_at epoch)`` pairs, most recently updated first (one round trip)."""
+        return self.backend.index_range_with_scores(
+            self.keys.sessions_index(), offset=offset, limit=limit, reverse=True
+        )
+
+    def list_agents(self, session_id: str) -> list[str]:
+        """Return the ids of the session's agents, sorted."""
+        return sorted(self.store.members(AGENTS, session_id=session_id))
+
+    def list_multi_agents(self, session_id: str) -> list[str]:
+        """Return the ids of the session's multi-agent states, sorted."""
+        return sorted(self.store.members(MULTI_AGENTS, session_id=session_id))
+
+    def session_keys(self, session_id: str) -> list[str]:
+        """Return every key the session owns (records and indexes), sorted."""
+        owned = self.store.key(SESSION_GROUP, session_id=session_id)
+        keys = self.backend.set_members(owned)
+        return sorted(keys | {owned}) if keys else []
+
+    def clear_leftovers(self, session_id: str) -> bool:
+        """Delete what an expired session left behind, if its record is gone; one round trip.
+
+        Returns:
+            ``False`` if the session exists (nothing is touched), else ``True``.
+        """
+        root = self._root(session_id)
+        batch = self.store.batch().require(root, present=False)
+        self.store.delete_group(batch, SESSION_GROUP, session_id=session_id)
+        try:
+            self._commit(batch, session_id, lambda key: None, forget=True)
+        except ConflictError:
+            return False
+        return True
+
+    def prune_sessions(self, *, grace: float = 60.0, page: int = 1000) -> int:
+        """Drop sessions-index entries whose session is gone (expired); return how many.
+
+        Entries updated within ``grace`` seconds are left alone. An entry is removed in one
+        atomic batch with the precondition that its session's record is still absent, so a
+        session re-created while the prune runs keeps its entry. Two round trips per ``page``
+        sessions (cluster key space: one per session, and without that precondition, as the
+        index and the records live in different slots).
+        """
+        index = self.keys.sessions_index()
+        horizon = time.time() - grace
+        pruned = 0
+        offset = 0
+        while True:
+            entries = self.backend.index_range_with_scores(index, offset=offset, limit=page)
+            old = [session_id for session_id, updated in entries if updated < horizon]
+            roots = self._get_roots(old)
+            gone = [sid for sid, root in zip(old, roots, strict=True) if root is None]
+            if gone:
+                pruned += self._remove_from_sessions_index(gone)
+            if len(entries) < page or len(old) < len(entries):
+                return pruned
+            offset += page - len(gone)
+
+    def _remove_from_sessions_index(self, session_ids: list[str]) -> int:
+        """Remove index entries of sessions whose record is absent; return how many."""
+        index = self.keys.sessions_index()
+        if self.keys.cluster:
+            return self.backend.index_remove(index, session_ids)
+        remaining = list(session_ids)
+        while remaining:
+            batch = self.store.batch()
+            for session_id in remaining:
+                batch.require(self.keys.session(session_id), present=False)
+            batch.index_remove(index, *remaining)
+            try:
+                batch.apply()
+            except ConflictError as exc:  # re-created meanwhile: keep its entry, retry the rest
+                remaining = [sid for sid in remaining if self.keys.session(sid) != exc.key]
+                continue
+            return len(remaining)
+        return 0
+
+    def _get_roots(self, session_ids: Sequence[str]) -> list[bytes | None]:
+        keys = [self.keys.session(session_id) for session_id in session_ids]
+        if self.keys.cluster:  # roots of different sessions live in different slots
+            return [self.backend.get(key) for key in keys]
+        return self.backend.get_many(keys) if keys else []

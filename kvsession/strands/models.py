@@ -1,0 +1,137 @@
+"""The Strands session layout, declared as orm models: every key a session store writes.
+
+Layout (``prefix:`` only when a prefix is configured; in the cluster key space the session id
+is wrapped as a hash tag, ``session:{user-42}:...``, so one session lives in one slot)::
+
+    session:{sid}                                   session record (the root)
+    session:{sid}:agent:{aid}                       agent record
+    session:{sid}:agent:{aid}:message:{mid}         message record
+    session:{sid}:agent:{aid}:messages              ordered index: message ids, score = id
+    session:{sid}:agents                            set index: agent ids
+    session:{sid}:multi_agent:{id}                  multi-agent state record
+    session:{sid}:multi_agents                      set index: multi-agent ids
+    session:{sid}:keys                              group: every key above of this session
+    sessions                                        ordered index: session ids, score = updated_at
+
+``:keys`` lets a whole session be deleted or re-expired without scanning the keyspace; the
+``sessions`` index lets tools list sessions by recency.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kvsession.orm import KeyTemplate, Model, ModelStore, MsgspecConverter, OrderedIndex, SetIndex
+from kvsession.strands.records import MessageRecord, Session, SessionAgent, SessionMessage, SessionRecord
+
+__all__ = [
+    "AGENT",
+    "AGENTS",
+    "MESSAGE",
+    "MESSAGES",
+    "MULTI_AGENT",
+    "MULTI_AGENTS",
+    "SESSION",
+    "SESSIONS",
+    "SESSION_GROUP",
+    "SessionKeys",
+]
+
+
+def _session_key(pattern: str) -> KeyTemplate:
+    return KeyTemplate("session:{session_id}" + pattern, hash_tag="session_id")
+
+
+SESSION_GROUP = _session_key(":keys")
+"""Every key a session owns: deleted and expired together."""
+SESSIONS = KeyTemplate("sessions")
+"""Every session id, scored by its last write (epoch seconds)."""
+
+MESSAGES = OrderedIndex(_session_key(":agent:{agent_id}:messages"), member="message_id", score="message_id")
+AGENTS = SetIndex(_session_key(":agents"), member="agent_id")
+MULTI_AGENTS = SetIndex(_session_key(":multi_agents"), member="multi_agent_id")
+
+SESSION: Model[Session] = Model(
+    "session",
+    Session,
+    key=_session_key(""),
+    group=SESSION_GROUP,
+    # Read leniently (an unknown session_type stays readable), then built as a kvsession Session.
+    converter=MsgspecConverter(Session, stored_as=SessionRecord, load=SessionRecord.to_session),
+)
+AGENT: Model[SessionAgent] = Model(
+    "agent",
+    SessionAgent,
+    key=_session_key(":agent:{agent_id}"),
+    indexes=(AGENTS,),
+    group=SESSION_GROUP,
+)
+MESSAGE: Model[SessionMessage] = Model(
+    "message",
+    SessionMessage,
+    key=_session_key(":agent:{agent_id}:message:{message_id:int}"),
+    indexes=(MESSAGES,),
+    group=SESSION_GROUP,
+    # The payload stays an open dict (see records.py); the envelope is typed.
+    converter=MsgspecConverter(
+        SessionMessage, stored_as=MessageRecord, load=MessageRecord.to_session_message
+    ),
+)
+MULTI_AGENT: Model[dict[str, Any]] = Model(
+    "multi-agent state",
+    dict[str, Any],
+    key=_session_key(":multi_agent:{multi_agent_id}"),
+    indexes=(MULTI_AGENTS,),
+    group=SESSION_GROUP,
+)
+
+
+class SessionKeys:
+    """Names the keys of the layout above in a store's key space, for callers and tools.
+
+    Ids must already be valid (the repository validates them at its entry points).
+    """
+
+    def __init__(self, store: ModelStore) -> None:
+        self._store = store
+        self.prefix = store.keys.prefix
+        self.cluster = store.keys.cluster
+        self._sessions_index = store.template(SESSIONS)()
+
+    def session(self, session_id: str) -> str:
+        """Key of the session record (the root)."""
+        return self._store.template(SESSION.key)(session_id=session_id)
+
+    def agent(self, session_id: str, agent_id: str) -> str:
+        """Key of an agent record."""
+        return self._store.template(AGENT.key)(session_id=session_id, agent_id=agent_id)
+
+    def message(self, session_id: str, agent_id: str, message_id: int) -> str:
+        """Key of one message record."""
+        return self._store.template(MESSAGE.key)(
+            session_id=session_id, agent_id=agent_id, message_id=message_id
+        )
+
+    def messages_index(self, session_id: str, agent_id: str) -> str:
+        """Key of an agent's ordered index of message ids."""
+        return self._store.template(MESSAGES.key)(session_id=session_id, agent_id=agent_id)
+
+    def agents_index(self, session_id: str) -> str:
+        """Key of the set of a session's agent ids."""
+        return self._store.template(AGENTS.key)(session_id=session_id)
+
+    def multi_agent(self, session_id: str, multi_agent_id: str) -> str:
+        """Key of a multi-agent state record."""
+        return self._store.template(MULTI_AGENT.key)(session_id=session_id, multi_agent_id=multi_agent_id)
+
+    def multi_agents_index(self, session_id: str) -> str:
+        """Key of the set of a session's multi-agent ids."""
+        return self._store.template(MULTI_AGENTS.key)(session_id=session_id)
+
+    def owned_keys(self, session_id: str) -> str:
+        """Key of the group: every key the session owns."""
+        return self._store.template(SESSION_GROUP)(session_id=session_id)
+
+    def sessions_index(self) -> str:
+        """Key of the ordered index of all session ids, scored by last update (epoch seconds)."""
+        return self._sessions_index

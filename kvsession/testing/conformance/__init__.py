@@ -1,0 +1,65 @@
+"""The backend conformance kit: the tests every :class:`~kvsession.kv.KeyValueBackend` must pass.
+
+The tests are pytest test classes. A backend author subclasses :class:`KeyValueBackendSuite`
+in a test module of their own and overrides one method that builds an empty backend::
+
+    from typing import Any
+
+    from kvsession.kv import KeyValueBackend, connect
+    from kvsession.testing.conformance import KeyValueBackendSuite
+
+
+    class TestMyBackend(KeyValueBackendSuite):
+        def make_backend(self, **options: Any) -> KeyValueBackend:
+            return connect("myscheme://", **options)
+
+Every test below then runs against that backend. Optional overrides: :meth:`~BackendTestBase.advance`
+(let time pass; the default sleeps, a backend with an injectable clock moves a
+:class:`FakeClock` instead) and the :class:`ModelTests` knobs. A subset runs by subclassing the
+topic classes instead (e.g. ``class TestMine(ValuesTests, BatchTests)``).
+
+Topics:
+
+- :class:`ValuesTests` (:mod:`.values`): byte-exact values, conditional writes, sizes, unicode
+  keys, kinds, concurrent creates;
+- :class:`IndexTests` (:mod:`.indexes`): ordered and set indexes, ranges by position and prefix;
+- :class:`BatchTests` (:mod:`.batch`): atomic batches, every write op, all or nothing;
+- :class:`ExpiryTests` (:mod:`.expiry`): ttls, ``expire``, the group ttl refresh;
+- :class:`ModelTests` (:mod:`.model`): random call sequences compared with the memory backend.
+
+The kit imports only :mod:`kvsession.kv` and pytest. None of its class names starts with
+``Test``, so pytest collects only your subclasses.
+"""
+
+import pytest
+
+# Assertions in the kit's modules get pytest's detailed failure messages, as a test module's do.
+pytest.register_assert_rewrite(
+    *(f"kvsession.testing.conformance.{name}" for name in ("batch", "expiry", "indexes", "model", "values"))
+)
+
+from kvsession.testing.conformance.batch import BatchTests  # noqa: E402
+from kvsession.testing.conformance.expiry import ExpiryTests  # noqa: E402
+from kvsession.testing.conformance.harness import BackendTestBase, FakeClock  # noqa: E402
+from kvsession.testing.conformance.indexes import IndexTests  # noqa: E402
+from kvsession.testing.conformance.model import ModelTests  # noqa: E402
+from kvsession.testing.conformance.values import ValuesTests  # noqa: E402
+
+__all__ = [
+    "BackendTestBase",
+    "BatchTests",
+    "ExpiryTests",
+    "FakeClock",
+    "IndexTests",
+    "KeyValueBackendSuite",
+    "ModelTests",
+    "ValuesTests",
+]
+
+
+class KeyValueBackendSuite(ValuesTests, IndexTests, BatchTests, ExpiryTests, ModelTests):
+    """Every conformance test: subclass it as ``Test...`` and override ``make_backend``.
+
+    See the module documentation for the ten lines it takes, and
+    :class:`~kvsession.testing.conformance.harness.BackendTestBase` for what the overrides mean.
+    """
