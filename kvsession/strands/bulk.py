@@ -47,9 +47,6 @@ def _mode(replace: bool) -> WriteMode:
 class BulkWrites(SessionWrites):
     """The ``put_*`` methods of the repository (see the module docstring)."""
 
-    def _remember_agent(self, session_id: str, agent_id: str, created_at: str) -> None:
-        """Remember an agent's ``created_at`` (the repository caches it; nothing to do here)."""
-
     def put_session(self, session: StrandsSession, *, replace: bool = False) -> None:
         """Write a session record as given; its ``updated_at`` becomes the sessions-index score.
 

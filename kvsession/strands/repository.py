@@ -37,17 +37,13 @@ updated by a second call after the batch (a write costs two round trips instead 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Hashable
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
 
 from strands.session.session_repository import SessionRepository
 from strands.types.session import SessionAgent, SessionMessage
 
-from kvsession.kv.protocol import KeyValueBackend
 from kvsession.strands.bulk import BulkWrites
 from kvsession.strands.errors import IncompleteSessionError, SessionExistsError, SessionRecordNotFoundError
 from kvsession.strands.maintenance import SessionMaintenance
@@ -62,22 +58,6 @@ if TYPE_CHECKING:
 __all__ = ["TTL_SLACK", "KVSessionRepository"]
 
 logger = logging.getLogger(__name__)
-
-_CACHE_SIZE = 10_000
-"""Entries kept by the per-repository cache of agents' ``created_at``."""
-
-_K = TypeVar("_K", bound=Hashable)
-_V = TypeVar("_V")
-
-
-class _BoundedCache(OrderedDict[_K, _V]):
-    """A dict that forgets its oldest entries beyond ``_CACHE_SIZE`` (callers hold the lock)."""
-
-    def put(self, key: _K, value: _V) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > _CACHE_SIZE:
-            self.popitem(last=False)
 
 
 def _iso(epoch: float) -> str:
@@ -96,24 +76,6 @@ class KVSessionRepository(BulkWrites, SessionMaintenance, SessionRepository):
             (``None``: never).
         touch_on_read: Whether reads also keep a session alive.
     """
-
-    def __init__(
-        self,
-        backend: KeyValueBackend,
-        *,
-        codec: str | None = None,
-        prefix: str | None = None,
-        cluster: bool | None = None,
-        ttl: float | timedelta | None = None,
-        touch_on_read: bool | None = None,
-    ) -> None:
-        super().__init__(
-            backend, codec=codec, prefix=prefix, cluster=cluster, ttl=ttl, touch_on_read=touch_on_read
-        )
-        # created_at of agents this repository has read or written, so update_agent keeps it
-        # without reading the record again (Strands hands update_agent a fresh SessionAgent).
-        self._agent_created_at: _BoundedCache[tuple[str, str], str] = _BoundedCache()
-        self._lock = threading.Lock()
 
     # -- sessions -----------------------------------------------------------------------------
 
@@ -382,7 +344,3 @@ class KVSessionRepository(BulkWrites, SessionMaintenance, SessionRepository):
         """
         data, root = self.backend.get_many([key, self.keys.session(session_id)])
         return None if root is None else data
-
-    def _remember_agent(self, session_id: str, agent_id: str, created_at: str) -> None:
-        with self._lock:
-            self._agent_created_at.put((session_id, agent_id), created_at)

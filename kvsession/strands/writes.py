@@ -11,9 +11,12 @@ everything the create/update/put methods share.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from datetime import timedelta
+from typing import TypeVar
 
 from kvsession.kv.batch import Batch
 from kvsession.kv.errors import ConflictError
@@ -31,6 +34,22 @@ TTL_SLACK = 0.2
 
 ConflictHandler = Callable[[str], Exception | None]
 """Maps the key whose condition failed in a batch to the error to raise (``None``: re-raise)."""
+
+_CACHE_SIZE = 10_000
+"""Entries kept by the per-repository cache of agents' ``created_at``."""
+
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+class _BoundedCache(OrderedDict[_K, _V]):
+    """A dict that forgets its oldest entries beyond ``_CACHE_SIZE`` (callers hold the lock)."""
+
+    def put(self, key: _K, value: _V) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > _CACHE_SIZE:
+            self.popitem(last=False)
 
 
 class SessionWrites:
@@ -70,6 +89,14 @@ class SessionWrites:
         self.codec = self.store.codec
         self.keys = SessionKeys(self.store)
         self.touch_on_read = options.touch_on_read if touch_on_read is None else touch_on_read
+        # created_at of agents this repository has read or written, so update_agent keeps it
+        # without reading the record again (Strands hands update_agent a fresh SessionAgent).
+        self._agent_created_at: _BoundedCache[tuple[str, str], str] = _BoundedCache()
+        self._lock = threading.Lock()
+
+    def _remember_agent(self, session_id: str, agent_id: str, created_at: str) -> None:
+        with self._lock:
+            self._agent_created_at.put((session_id, agent_id), created_at)
 
     @property
     def ttl(self) -> float | None:
