@@ -48,7 +48,7 @@ def main() -> None:
         session = session_manager.read_session()
         assert session is not None
         print(f"\nsession: id={session.session_id} created_at={session.created_at}")
-        print(f"         metadata={session.metadata}")
+        print(f"         metadata={session_manager.metadata}")
 
         session_agent = session_manager.read_agent("user-42", agent.agent_id)
         assert session_agent is not None

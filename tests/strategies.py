@@ -201,9 +201,9 @@ def session_messages() -> st.SearchStrategy[SessionMessage]:
     )
 
 
-def states() -> st.SearchStrategy[dict[str, Any]]:
+def states(*, allow_bytes: bool = True) -> st.SearchStrategy[dict[str, Any]]:
     """A free-form state dict (agent state, multi-agent state, session metadata), bytes included."""
-    return _json_objects()
+    return _json_objects(allow_bytes=allow_bytes)
 
 
 def session_agents() -> st.SearchStrategy[SessionAgent]:

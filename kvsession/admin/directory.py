@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from strands.types.session import Session
+
 from kvsession.admin.errors import SourceError
 from kvsession.admin.loader import SessionWriter
 from kvsession.kv.errors import CodecError, InvalidIdError
 from kvsession.orm import get_codec, validate_id
 from kvsession.strands.models import AGENT, MESSAGE, MULTI_AGENT, SESSION
-from kvsession.strands.records import Session
 from kvsession.strands.repository import KVSessionRepository
 
 __all__ = [

@@ -14,9 +14,10 @@ import logging
 from dataclasses import replace
 from typing import Any, Literal
 
+from strands.types.session import Session, SessionAgent, SessionMessage
+
 from kvsession.admin.times import Latest
 from kvsession.kv.errors import NotFoundError
-from kvsession.strands.records import Session, SessionAgent, SessionMessage
 from kvsession.strands.repository import KVSessionRepository
 
 __all__ = ["BATCH_BYTES", "BATCH_MESSAGES", "ExistingPolicy", "SessionWriter"]

@@ -34,7 +34,7 @@ from kvsession.admin.times import Latest
 from kvsession.kv.capabilities import RawClient, RawClientAccess
 from kvsession.kv.errors import InvalidIdError
 from kvsession.kv.protocol import KeyValueBackend
-from kvsession.orm import KeySpace, KeyTemplate, get_codec
+from kvsession.orm import KeySpace, KeyTemplate, get_codec, id_from_segment
 from kvsession.strands.models import AGENT, MESSAGE, SESSION
 from kvsession.strands.repository import KVSessionRepository
 
@@ -92,11 +92,11 @@ def _recognise(key: str) -> tuple[KeyTemplate, dict[str, Any]] | None:
         match = pattern.match(key)
         if match is None:
             continue
-        found: dict[str, Any] = {
-            name: int(value) if name in template.int_fields else value
-            for name, value in match.groupdict().items()
-        }
         try:
+            found: dict[str, Any] = {
+                name: int(value) if name in template.int_fields else id_from_segment(value)
+                for name, value in match.groupdict().items()
+            }
             fields = template.validated(found)
         except InvalidIdError:
             return None

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import msgspec
+from strands.types.session import Session
 
 from kvsession.admin.layout import SessionLayout
 from kvsession.kv.errors import CodecError
 from kvsession.orm import sniff_format
-from kvsession.strands.records import Session
 from kvsession.strands.repository import KVSessionRepository
 
 __all__ = ["KeyRow", "SessionSummary", "clear_leftovers", "iter_sessions", "key_rows", "summarize"]

@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from strands.types.session import Session
 
 from kvsession.admin.errors import SourceError
 from kvsession.admin.loader import SessionWriter
 from kvsession.kv.errors import CodecError, InvalidIdError
 from kvsession.orm import get_codec
 from kvsession.strands.models import AGENT, MESSAGE, MULTI_AGENT, SESSION
-from kvsession.strands.records import Session
 from kvsession.strands.repository import KVSessionRepository
 
 __all__ = [

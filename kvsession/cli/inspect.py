@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 import msgspec
 from rich.text import Text
+from strands.types.session import Session
 
 from kvsession.admin.layout import SessionLayout, session_layout
 from kvsession.admin.sessions import SessionSummary, clear_leftovers, iter_sessions, key_rows, summarize
@@ -24,7 +25,7 @@ from kvsession.cli.transcript import render_message
 from kvsession.kv.errors import NotFoundError
 from kvsession.orm import get_codec
 from kvsession.strands.models import AGENT, MESSAGE, MULTI_AGENT, SESSION
-from kvsession.strands.records import Session
+from kvsession.strands.records import metadata_of
 from kvsession.strands.repository import KVSessionRepository
 
 __all__ = ["rm", "sessions", "show"]
@@ -149,8 +150,9 @@ def _show_transcript(
         style="dim",
     )
     console.print(heading)
-    if session.metadata:
-        console.print(Text(f"metadata: {_compact(_JSON.encode(MULTI_AGENT, session.metadata))}"))
+    metadata = metadata_of(session)
+    if metadata:
+        console.print(Text(f"metadata: {_compact(_JSON.encode(MULTI_AGENT, metadata))}"))
     for agent_id in agent_ids:
         agent = repo.read_agent(session.session_id, agent_id)
         count = repo.count_messages(session.session_id, agent_id)

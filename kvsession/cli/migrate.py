@@ -14,7 +14,7 @@ import click
 from kvsession.admin.directory import load_directory_session, plan_directory
 from kvsession.admin.reference import ReferencePlan, apply_reference_session, plan_reference, raw_client
 from kvsession.cli.connection import Store, open_store, url_option
-from kvsession.cli.output import CliError, new_table, note, print_table, progress
+from kvsession.cli.output import CliError, new_table, note, print_table, printable, progress
 
 __all__ = ["migrate"]
 
@@ -116,13 +116,13 @@ def _migrate_directory(store: Store, root: Path, apply_changes: bool) -> None:
     details: list[str] = []
     for entry in plan:
         if entry.found is None:
-            table.add_row(entry.folder.name, "-", "-", _DIR_ACTIONS["unusable"])
-            details.append(f"{entry.folder.name}: {entry.problem}")
+            table.add_row(printable(entry.folder.name), "-", "-", _DIR_ACTIONS["unusable"])
+            details.append(printable(f"{entry.folder.name}: {entry.problem}"))
             continue
         found = entry.found
         action = ("import" if apply_changes else "would import") if entry.action == "import" else None
         table.add_row(
-            found.session.session_id,
+            printable(found.session.session_id),
             str(len(found.agents)),
             str(found.message_count),
             action or _DIR_ACTIONS[entry.action],

@@ -80,6 +80,16 @@ def new_table(*columns: str, numeric: Collection[str] = (), title: str | None = 
     return table
 
 
+def printable(text: str) -> str:
+    """``text`` with each unprintable character (newline, control, lone surrogate) escaped.
+
+    Ids may hold any character Strands accepts; a table or a one-line error must stay one line.
+    """
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def print_table(table: Table) -> None:
     """Print a table on stdout; when piped, without the padding rich leaves at line ends."""
     console = out_console()

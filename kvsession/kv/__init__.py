@@ -41,6 +41,7 @@ from kvsession.kv.protocol import (
     SetOp,
     SetRemoveOp,
     WriteOp,
+    WriteTokenOp,
 )
 from kvsession.kv.registry import available_schemes, connect
 
@@ -76,6 +77,7 @@ __all__ = [
     "StoreOptions",
     "ValueTooLargeError",
     "WriteOp",
+    "WriteTokenOp",
     "available_schemes",
     "connect",
     "parse_url",

@@ -18,6 +18,7 @@ from kvsession.kv.protocol import (
     SetOp,
     SetRemoveOp,
     WriteOp,
+    WriteTokenOp,
 )
 
 __all__ = ["Batch"]
@@ -99,6 +100,17 @@ class Batch:
     def refresh_ttl(self, members_key: str, ttl: float, *, below: float) -> Batch:
         """Queue a :class:`RefreshTtlOp`."""
         self.ops.append(RefreshTtlOp(members_key, ttl, below))
+        return self
+
+    def token(self, key: str, token: bytes, *, ttl: float) -> Batch:
+        """Queue a :class:`WriteTokenOp`: a retry of this batch is recognised, not re-applied.
+
+        Raises:
+            ValueError: The batch already carries a token (one per batch).
+        """
+        if any(type(op) is WriteTokenOp for op in self.ops):
+            raise ValueError(f"key=<{key}> | a batch carries at most one write token")
+        self.ops.append(WriteTokenOp(key, token, ttl))
         return self
 
     def apply(self) -> None:

@@ -30,6 +30,7 @@ from kvsession.kv.protocol import (
     SetOp,
     SetRemoveOp,
     WriteOp,
+    WriteTokenOp,
 )
 
 __all__ = ["MemoryBackend"]
@@ -38,6 +39,7 @@ Kind = Literal["value", "index", "set"]
 Clock = Callable[[], float]
 
 _GROUP_FIRST = "a group delete must come before any other op on its set in a batch; batch not applied"
+_ONE_TOKEN = "a batch carries at most one write token; batch not applied"
 
 # Valkey's proto-max-bulk-len default: the memory backend refuses what a server would.
 DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024
@@ -312,13 +314,26 @@ class MemoryBackend:
 
     def apply(self, ops: Sequence[WriteOp]) -> None:
         """See :meth:`KeyValueBackend.apply`."""
+        token: WriteTokenOp | None = None
         for op in ops:
             if isinstance(op, SetOp):
                 self._check_size(op.key, op.value)
+            elif isinstance(op, WriteTokenOp):
+                if token is not None:
+                    raise BackendError(_ONE_TOKEN, key=op.key)
+                token = op
         with self._lock:
+            if token is not None:
+                held = self._live(token.key)
+                if held is not None and held.kind != "value":
+                    raise BackendError(f"holds a {held.kind}, not a value; batch not applied", key=token.key)
+                if held is not None and held.value == token.token:
+                    return  # applied before: this is a retry of the same batch
             self._check(ops)
             for op in ops:
                 self._apply_one(op)
+            if token is not None:  # written last, once every other op is applied
+                self._write_value(SetOp(token.key, token.token, ttl=token.ttl))
 
     def _check(self, ops: Sequence[WriteOp]) -> None:
         """Validate every condition and kind against the state the batch will see, op by op."""

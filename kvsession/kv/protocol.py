@@ -32,6 +32,7 @@ __all__ = [
     "SetOp",
     "SetRemoveOp",
     "WriteOp",
+    "WriteTokenOp",
 ]
 
 
@@ -138,6 +139,34 @@ class DeleteGroupOp:
     members_key: str
 
 
+@dataclass(frozen=True, slots=True)
+class WriteTokenOp:
+    """Make the batch safe to re-send: recognise its own earlier application by ``token``.
+
+    Judged first, before any condition: if ``key`` holds exactly ``token``, this batch (or one
+    carrying the same token) was already applied, and ``apply`` returns successfully without
+    writing anything, so a batch re-sent after a lost reply neither fails its own conditions
+    (an only-if-absent create meeting its own record) nor redoes its writes. Otherwise the batch
+    is judged and applied as without a token, and only if it is applied does ``key`` get
+    ``token``, written last (replacing whatever the key holds), expiring ``ttl`` seconds later.
+
+    At most one per batch (:class:`~kvsession.kv.errors.BackendError` otherwise); ``key`` must
+    not hold an index or a set when the batch starts (``BackendError`` naming it). A token names
+    one batch: the writer must never reuse it for a batch with other writes. A writer keeps its
+    token key to itself (one per writer), so no other writer replaces the token between an
+    applied batch and its retry; the ttl bounds how long a retry is recognised.
+
+    Attributes:
+        key: Where the token is kept.
+        token: Bytes unique to this batch.
+        ttl: Seconds the token is kept after the batch is applied.
+    """
+
+    key: str
+    token: bytes
+    ttl: float
+
+
 WriteOp = (
     SetOp
     | DeleteOp
@@ -149,6 +178,7 @@ WriteOp = (
     | SetRemoveOp
     | ExpireOp
     | RefreshTtlOp
+    | WriteTokenOp
 )
 """One write queued in an atomic batch."""
 
@@ -291,6 +321,9 @@ class KeyValueBackend(Protocol):
         :class:`~kvsession.kv.errors.ConflictError` (a condition) or
         :class:`~kvsession.kv.errors.BackendError` (a wrong kind) names the key. No other client
         observes a state in which only part of the batch is applied.
+
+        With a :class:`WriteTokenOp` whose key already holds its token, nothing is judged or
+        written and the call returns successfully: the batch was applied before (a retry).
         """
         ...
 

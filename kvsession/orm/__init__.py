@@ -11,7 +11,14 @@
 from kvsession.orm.codec import Codec, get_codec
 from kvsession.orm.converters import CattrsConverter, Converter, MsgspecConverter
 from kvsession.orm.formats import FORMATS, Format, sniff_format
-from kvsession.orm.keys import KeySpace, KeyTemplate, validate_id, validate_message_id
+from kvsession.orm.keys import (
+    KeySpace,
+    KeyTemplate,
+    id_from_segment,
+    key_segment,
+    validate_id,
+    validate_message_id,
+)
 from kvsession.orm.model import Index, Model, OrderedIndex, SetIndex
 from kvsession.orm.store import Expiry, ModelStore
 
@@ -31,6 +38,8 @@ __all__ = [
     "OrderedIndex",
     "SetIndex",
     "get_codec",
+    "id_from_segment",
+    "key_segment",
     "sniff_format",
     "validate_id",
     "validate_message_id",

@@ -4,7 +4,8 @@ Stages, applied in this order on write and undone in reverse on read: the wire f
 or ``msgpack``, chosen per store), then — as they land — compression and encryption. Reading never
 trusts the configuration: the format is sniffed from the first byte, so data written under one
 codec stays readable under another. Every failure is a :class:`~kvsession.kv.errors.CodecError`
-naming the key, the model and, where the decoder knows it, the field (``at `$.message_id```).
+naming the key, the model and, where the decoder knows it, the field (``at `$.message_id```); a
+value that cannot be stored faithfully is refused naming its path (``at `$.state.x[2]```).
 """
 
 from __future__ import annotations

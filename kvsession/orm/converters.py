@@ -13,6 +13,7 @@ A converter knows one Python type and both wire formats; it knows nothing of key
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Generic, Protocol, TypeVar
 
@@ -20,7 +21,15 @@ import cattrs
 import msgspec
 from cattrs.v import format_exception
 
-from kvsession.orm.formats import Format, mark_bytes, may_hold_marker, unmark_bytes, unmark_fields
+from kvsession.orm.formats import (
+    Format,
+    encode_json,
+    encode_msgpack,
+    ext_hook,
+    may_hold_marker,
+    unmark_bytes,
+    unmark_fields,
+)
 
 __all__ = ["CattrsConverter", "Converter", "MsgspecConverter", "Reader", "Upgrade"]
 
@@ -33,14 +42,55 @@ Reader = Callable[[bytes], T_co]
 Upgrade = Callable[[dict[str, Any]], dict[str, Any]]
 """Turns the document of version ``n`` of a model into that of version ``n + 1``."""
 
-_JSON_ENCODER: Final = msgspec.json.Encoder()
 _MSGPACK_ENCODER: Final = msgspec.msgpack.Encoder()
 
 
-def _encode_document(value: Any, fmt: Format) -> bytes:
-    if fmt == "json":
-        return _JSON_ENCODER.encode(mark_bytes(value))
-    return _MSGPACK_ENCODER.encode(value)
+def _is_untyped(info: msgspec.inspect.Type) -> bool:
+    """Whether values of this type are free-form: ``Any``, or str-keyed dicts / lists down to ``Any``."""
+    inspect = msgspec.inspect
+    if isinstance(info, inspect.AnyType):
+        return True
+    if isinstance(info, inspect.DictType):
+        return isinstance(info.key_type, (inspect.StrType, inspect.AnyType)) and _is_untyped(info.value_type)
+    if isinstance(info, (inspect.ListType, inspect.VarTupleType)):
+        return _is_untyped(info.item_type)
+    if isinstance(info, inspect.UnionType):
+        # ``dict[str, Any] | None`` is free-form; a union with a typed member (a Struct) is left to msgspec.
+        members = [member for member in info.types if not isinstance(member, inspect.NoneType)]
+        return bool(members) and all(_is_untyped(member) for member in members)
+    return False
+
+
+def untyped_fields(type_: Any) -> tuple[str, ...] | None:
+    """Return the fields of ``type_`` that hold free-form values (``None``: ``type_`` itself is one).
+
+    Free-form values are where a dict key could be anything: there MessagePack must store keys as
+    JSON would (strings), while typed positions (``dict[int, str]``) round-trip by type in both.
+    """
+    try:
+        info = msgspec.inspect.type_info(type_)
+    except (TypeError, ValueError):
+        return ()  # a type msgspec cannot describe: left to msgspec as it is
+    if isinstance(info, msgspec.inspect.DictType) and _is_untyped(info):
+        return None
+    fields = getattr(info, "fields", ())
+    return tuple(field.name for field in fields if _is_untyped(field.type))
+
+
+def _json_fallback(data: bytes, error: msgspec.DecodeError) -> Any:
+    """Parse what msgspec refused, if the standard library reads it.
+
+    msgspec's JSON decoder rejects the literals ``NaN``, ``Infinity`` and ``-Infinity`` (which
+    ``FileSessionManager`` writes, and so do we) and numbers like ``1e999``. Only malformed JSON
+    gets here (a ``ValidationError`` is re-raised), so the ordinary read pays nothing; when the
+    standard library fails too, msgspec's error (with its position) is the one raised.
+    """
+    if type(error) is not msgspec.DecodeError:
+        raise error
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        raise error from None
 
 
 class Converter(Protocol[T]):
@@ -68,6 +118,9 @@ class MsgspecConverter(Generic[T]):
         stored_as: The type decoded from storage when it differs from ``type_``, e.g. a lenient
             Struct for a strict dataclass; ``load`` then turns it into a ``type_`` object.
         load: Builds the model object from a decoded ``stored_as`` object.
+        bytes_markers: JSON stores bytes as Strands' markers and reads markers back as bytes
+            (default). ``False``: JSON refuses bytes, and marker-looking dicts are plain dicts
+            both ways (Strands' multi-agent state, which ``FileSessionManager`` stores as is).
     """
 
     def __init__(
@@ -76,21 +129,31 @@ class MsgspecConverter(Generic[T]):
         *,
         stored_as: Any = None,
         load: Callable[[Any], T] | None = None,
+        bytes_markers: bool = True,
     ) -> None:
         self.type = type_
         self._stored_as = type_ if stored_as is None else stored_as
         self._load = load
+        self._markers = bytes_markers
         self._is_dict = getattr(self._stored_as, "__origin__", self._stored_as) is dict
+        self._untyped = untyped_fields(self._stored_as)
         self._readers: dict[Format, Reader[T]] = {fmt: self._make_reader(fmt) for fmt in ("json", "msgpack")}
 
     def __repr__(self) -> str:
         return f"MsgspecConverter({getattr(self.type, '__name__', self.type)})"
 
     def encode(self, value: T, fmt: Format) -> bytes:
-        """Encode ``value``; a dict model refuses anything but a dict."""
+        """Encode ``value``; a dict model refuses anything but a dict.
+
+        Free-form fields (``Any``, ``dict[str, Any]`` ...) read back from MessagePack as from JSON
+        (dict keys as strings); a value that cannot be stored faithfully raises
+        :class:`~kvsession.orm.formats.UnfaithfulValueError` naming its path.
+        """
         if self._is_dict and not isinstance(value, dict):
             raise TypeError(f"must be a dict, not {type(value).__name__}")
-        return _encode_document(value, fmt)
+        if fmt == "json":
+            return encode_json(value, markers=self._markers, untyped=self._untyped)
+        return encode_msgpack(value, self._untyped)
 
     def reader(self, fmt: Format) -> Reader[T]:
         """Return the decoder of ``fmt``."""
@@ -98,12 +161,17 @@ class MsgspecConverter(Generic[T]):
 
     def _make_reader(self, fmt: Format) -> Reader[T]:
         stored_as = self._stored_as
-        decode = (msgspec.json if fmt == "json" else msgspec.msgpack).Decoder(stored_as).decode
+        decode: Callable[[bytes], Any] = (
+            msgspec.json.Decoder(stored_as).decode
+            if fmt == "json"
+            else msgspec.msgpack.Decoder(stored_as, ext_hook=ext_hook).decode
+        )
         load = self._load
         fields: tuple[str, ...] = getattr(stored_as, "__struct_fields__", None) or tuple(
             getattr(stored_as, "__dataclass_fields__", {})
         )
         is_dict = self._is_dict
+        markers = fmt == "json" and self._markers
 
         def with_markers(data: bytes) -> Any:
             try:
@@ -119,8 +187,20 @@ class MsgspecConverter(Generic[T]):
                 unmark_fields(obj, fields)
             return obj
 
+        def slowly(data: bytes, error: msgspec.DecodeError) -> Any:
+            # NaN / Infinity written as json writes them: the standard library parses, msgspec types.
+            document = _json_fallback(data, error)
+            if markers:
+                document = unmark_bytes(document)
+            return msgspec.convert(document, stored_as)
+
         def read(data: bytes) -> T:
-            obj = with_markers(data) if may_hold_marker(fmt, data) else decode(data)
+            try:
+                obj = with_markers(data) if markers and may_hold_marker(fmt, data) else decode(data)
+            except msgspec.DecodeError as error:
+                if fmt != "json":
+                    raise
+                obj = slowly(data, error)
             return obj if load is None else load(obj)
 
         return read
@@ -184,14 +264,25 @@ class CattrsConverter(Generic[T]):
             raise TypeError(f"{self.type.__name__} must unstructure to a dict")
         if self.version > 1:
             document[self.version_field] = self.version
-        return _encode_document(document, fmt)
+        if fmt == "json":
+            return encode_json(document)
+        return _MSGPACK_ENCODER.encode(document)
 
     def reader(self, fmt: Format) -> Reader[T]:
         """Return the decoder of ``fmt``: decode, restore bytes, upgrade, structure."""
-        decode = msgspec.json.decode if fmt == "json" else msgspec.msgpack.decode
+        decode = (
+            msgspec.json.Decoder().decode
+            if fmt == "json"
+            else msgspec.msgpack.Decoder(ext_hook=ext_hook).decode
+        )
 
         def read(data: bytes) -> T:
-            document = decode(data)
+            try:
+                document = decode(data)
+            except msgspec.DecodeError as error:
+                if fmt != "json":
+                    raise
+                document = _json_fallback(data, error)
             if may_hold_marker(fmt, data):
                 document = unmark_bytes(document)
             if not isinstance(document, dict):

@@ -14,29 +14,46 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from kvsession.kv.errors import InvalidIdError
 
-__all__ = ["MAX_ID_LENGTH", "BoundTemplate", "KeySpace", "KeyTemplate", "validate_id", "validate_message_id"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "BoundTemplate",
+    "KeySpace",
+    "KeyTemplate",
+    "id_from_segment",
+    "key_segment",
+    "validate_id",
+    "validate_message_id",
+]
 
 MAX_ID_LENGTH = 256
 
-# ASCII characters that would break the key grammar or a hash tag, plus whitespace/control.
-_FORBIDDEN_ASCII = re.compile(r"[:{}\s\x00-\x1f\x7f]")
+# Characters that would break the key grammar (``:``), the cluster hash tag (``{`` ``}``) or a
+# terminal (whitespace, controls): ids holding none of them are written into keys as they are.
+_NEEDS_ESCAPE_ASCII = re.compile(r"[:{}\s\x00-\x1f\x7f]")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(?::(int|id))?\}")
+_ESCAPE: Final = "{"
+_EMPTY_SEGMENT: Final = "{"
 
 
 def validate_id(kind: str, value: object) -> str:
-    """Return ``value`` if it can be used as an id in a key, else raise.
+    """Return ``value`` if it can be used as an id, else raise.
+
+    Every ``str`` Strands accepts as an id works, including ``tenant:user-42``, ``user 42``,
+    ``a{b}``, unicode and the empty string: :func:`key_segment` escapes what a key cannot hold.
+    Ids are exact: the NFC and NFD forms of the same text are two different ids (as they are
+    two different files for Strands' ``FileSessionManager`` on Linux, and two S3 keys).
 
     Args:
         kind: What the id names, for the error message (``"session_id"``, ``"agent_id"``).
         value: The candidate id.
 
     Raises:
-        InvalidIdError: (a ``ValueError``) naming the id: not a str, empty, longer than
-            256 characters, or containing ``:``, ``{``, ``}``, whitespace or control characters.
+        InvalidIdError: (a ``ValueError``) naming the id: not a str, longer than 256
+            characters, or not encodable as UTF-8 (a lone surrogate).
     """
     if type(value) is str:
         # The same few ids come back on every write of a session: remember the valid ones.
@@ -52,23 +69,84 @@ def _validate_str_id(kind: str, value: str) -> str:
 def _validate_id(kind: str, value: object) -> str:
     if not isinstance(value, str):
         raise InvalidIdError(kind, value, f"must be a str, not {type(value).__name__}")
-    if not value:
-        raise InvalidIdError(kind, value, "must not be empty")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidIdError(kind, value, f"longer than {MAX_ID_LENGTH} characters")
-    bad = _FORBIDDEN_ASCII.search(value)
-    if bad is not None:
-        raise InvalidIdError(
-            kind,
-            value,
-            f"contains {bad.group()!r}; ':', '{{', '}}', whitespace and control characters are not allowed",
-        )
-    if not value.isascii():
-        for char in value:
-            # Other/separator categories: C1 controls, format chars (zero-width), unassigned, line seps.
-            if unicodedata.category(char)[0] in "CZ":
-                raise InvalidIdError(kind, value, f"contains {char!r} (U+{ord(char):04X})")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidIdError(kind, value, f"is not valid UTF-8 text ({exc.reason})") from None
     return value
+
+
+@functools.lru_cache(maxsize=4096)
+def key_segment(value: str) -> str:
+    """Return the text an id takes inside a key: itself, unless it holds what a key cannot.
+
+    Ids without ``:``, ``{``, ``}``, whitespace or control/format/separator characters (every
+    id kvsession accepted before 0.2) are written as they are, so stored keys keep their names.
+    In any other id each such character becomes ``{`` followed by its UTF-8 bytes in two-digit
+    lowercase hex (``tenant:user-42`` -> ``tenant{3auser-42``, ``user 42`` -> ``user{2042``),
+    and the empty id becomes ``{``. The result never holds ``:`` (keys stay unambiguous) nor
+    ``}`` (in the cluster key space the hash tag ``{...}`` spans the whole id), and the ``{``
+    that every escaped id holds tells it apart from every unescaped one, so the mapping is
+    reversible (:func:`id_from_segment`).
+    """
+    if value and not _needs_escape(value):
+        return value
+    if not value:
+        return _EMPTY_SEGMENT
+    out: list[str] = []
+    for char in value:
+        if _char_needs_escape(char):
+            out.extend(f"{_ESCAPE}{byte:02x}" for byte in char.encode("utf-8"))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def id_from_segment(segment: str) -> str:
+    """Return the id that :func:`key_segment` turned into ``segment``.
+
+    Raises:
+        InvalidIdError: ``segment`` is not something :func:`key_segment` writes.
+    """
+    if _ESCAPE not in segment:
+        return segment
+    if segment == _EMPTY_SEGMENT:
+        return ""
+    out = bytearray()
+    position = 0
+    while position < len(segment):
+        char = segment[position]
+        if char == _ESCAPE:
+            digits = segment[position + 1 : position + 3]
+            if len(digits) != 2 or not all(c in "0123456789abcdef" for c in digits):
+                raise InvalidIdError("key segment", segment, f"bad escape at offset {position}")
+            out.append(int(digits, 16))
+            position += 3
+        else:
+            out.extend(char.encode("utf-8"))
+            position += 1
+    try:
+        value = out.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidIdError("key segment", segment, "escapes are not UTF-8") from None
+    if key_segment(value) != segment:
+        raise InvalidIdError("key segment", segment, "not in the form kvsession writes")
+    return value
+
+
+def _needs_escape(value: str) -> bool:
+    if _NEEDS_ESCAPE_ASCII.search(value) is not None:
+        return True
+    return not value.isascii() and any(_char_needs_escape(char) for char in value)
+
+
+def _char_needs_escape(char: str) -> bool:
+    if _NEEDS_ESCAPE_ASCII.match(char) is not None:
+        return True
+    # Other/separator categories: C1 controls, format chars (zero-width), unassigned, line seps.
+    return not char.isascii() and unicodedata.category(char)[0] in "CZ"
 
 
 def validate_message_id(value: object, kind: str = "message_id") -> int:
@@ -161,23 +239,38 @@ class KeySpace:
 class BoundTemplate:
     """A template in a key space: builds keys from already validated field values.
 
-    Callers validate once at the entry point (``KeyTemplate.validated``); building is a plain
-    ``str.format``, cheap enough for the restore path's thousand keys.
+    Callers validate once at the entry point (``KeyTemplate.validated``); building escapes each
+    id field with :func:`key_segment` (a cached identity for ordinary ids) and formats: cheap
+    enough for the restore path's thousand keys.
     """
 
-    __slots__ = ("_format", "template")
+    __slots__ = ("_format", "_id_fields", "template")
 
     def __init__(self, template: KeyTemplate, format_string: str) -> None:
         self.template = template
         self._format = format_string
+        self._id_fields = tuple(name for name in template.fields if name not in template.int_fields)
+
+    def _segments(self, fields: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``fields`` with each id escaped; the mapping itself when no id needs it (the usual case)."""
+        escaped: dict[str, Any] | None = None
+        for name in self._id_fields:
+            value = fields.get(name)
+            if type(value) is str:
+                segment = key_segment(value)
+                if segment != value:
+                    if escaped is None:
+                        escaped = dict(fields)
+                    escaped[name] = segment
+        return fields if escaped is None else escaped
 
     def __call__(self, **fields: Any) -> str:
         """Build the key from validated field values (extra fields are ignored)."""
-        return self._format.format_map(fields)
+        return self._format.format_map(self._segments(fields))
 
     def build(self, fields: Mapping[str, Any]) -> str:
         """Build the key from a mapping of validated field values."""
-        return self._format.format_map(fields)
+        return self._format.format_map(self._segments(fields))
 
     def many(self, name: str, values: Iterable[object], fields: Mapping[str, Any]) -> list[str]:
         """Build one key per value of the field ``name``, the other fields fixed.
@@ -186,11 +279,13 @@ class BoundTemplate:
         fixed head is formatted once and each key is a concatenation.
         """
         fmt = self._format
+        segments = self._segments(fields)
+        escape = key_segment if name in self._id_fields else str
         marker = "{%s}" % name  # noqa: UP031
         if fmt.endswith(marker) and fmt.count(marker) == 1:
-            head = fmt[: -len(marker)].format_map(fields)
-            return [head + str(value) for value in values]
-        return [fmt.format_map({**fields, name: value}) for value in values]
+            head = fmt[: -len(marker)].format_map(segments)
+            return [head + escape(value) for value in values]
+        return [fmt.format_map({**segments, name: escape(value)}) for value in values]
 
     def __repr__(self) -> str:
         return f"BoundTemplate({self._format!r})"

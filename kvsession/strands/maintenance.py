@@ -26,6 +26,15 @@ class SessionMaintenance(SessionWrites):
             self.keys.sessions_index(), offset=offset, limit=limit, reverse=True
         )
 
+    def last_active(self, session_id: str) -> float | None:
+        """Return the epoch time of the session's last write of any kind, or ``None`` (one round trip).
+
+        Appends move it without rewriting the session record, so it is usually later than the
+        ``updated_at`` that :meth:`read_session` returns.
+        """
+        self._root(session_id)
+        return self.backend.index_score(self.keys.sessions_index(), session_id)
+
     def list_agents(self, session_id: str) -> list[str]:
         """Return the ids of the session's agents, sorted."""
         return sorted(self.store.members(AGENTS, session_id=session_id))

@@ -12,7 +12,7 @@ from strands.session.session_repository import SessionRepository
 from strands.types.session import SessionAgent, SessionMessage
 
 from kvsession.kv.registry import connect
-from kvsession.strands.records import Session
+from kvsession.strands.records import ListedMessage, Session, metadata_of
 from kvsession.strands.repository import KVSessionRepository
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
             touch_on_read=touch_on_read,
         )
         self._initial_metadata = dict(metadata or {})
-        self._created_session: Session | None = None
+        self._created_session: StrandsSession | None = None
         super().__init__(session_id=session_id, session_repository=self, **kwargs)
         if self._created_session is not None:
             # Strands assigns ``self.session`` to the plain Session it passed to create_session,
@@ -109,29 +109,31 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
     @property
     def metadata(self) -> dict[str, Any]:
         """The session's metadata dict (as read or created by this manager)."""
-        session = self.session
-        return session.metadata if isinstance(session, Session) else {}
+        return metadata_of(self.session)
 
     def update_metadata(self, metadata: Mapping[str, Any]) -> None:
         """Replace the session's metadata and store it (one round trip)."""
-        session = self.session if isinstance(self.session, Session) else Session.from_strands(self.session)
-        session.metadata = dict(metadata)
+        session = Session.from_strands(self.session, dict(metadata))
         self.repository.update_session(session)
         self.session = session
 
     # -- SessionRepository, delegated (defaults to this manager's session) ----------------------
 
-    def create_session(self, session: StrandsSession, **kwargs: Any) -> Session:
-        """Create a session (see :meth:`KVSessionRepository.create_session`)."""
-        record = session if isinstance(session, Session) else Session.from_strands(session)
-        if not record.metadata and session.session_id == self.session_id:
-            record.metadata = dict(self._initial_metadata)
+    def create_session(self, session: StrandsSession, **kwargs: Any) -> StrandsSession:
+        """Create a session (see :meth:`KVSessionRepository.create_session`).
+
+        This manager's own session gets the ``metadata`` the manager was built with, if any
+        (it is then stored and returned as a kvsession :class:`Session`).
+        """
+        record = session
+        if self._initial_metadata and session.session_id == self.session_id and not metadata_of(session):
+            record = Session.from_strands(session, dict(self._initial_metadata))
         created = self.repository.create_session(record, **kwargs)
         if session.session_id == self.session_id:
             self._created_session = created
         return created
 
-    def read_session(self, session_id: str | None = None, **kwargs: Any) -> Session | None:
+    def read_session(self, session_id: str | None = None, **kwargs: Any) -> StrandsSession | None:
         """Read a session (default: this manager's)."""
         return self.repository.read_session(self.session_id if session_id is None else session_id, **kwargs)
 
@@ -182,7 +184,17 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
         With no arguments: every message of this manager's session. With ``agent_id=None`` and
         several agents, the agents' messages are merged by ``created_at`` (ties by agent id,
         then message id) before ``offset``/``limit`` apply.
+
+        Returns:
+            :class:`~kvsession.strands.records.ListedMessage` objects: Strands
+            ``SessionMessage`` records that also read like their message (``msg["role"]``,
+            ``msg.content``), as the reference package's documentation uses them.
         """
+        return ListedMessage.adopt(self._list_messages(session_id, agent_id, limit, offset, **kwargs))
+
+    def _list_messages(
+        self, session_id: str | None, agent_id: str | None, limit: int | None, offset: int, **kwargs: Any
+    ) -> list[SessionMessage]:
         session_id = self.session_id if session_id is None else session_id
         if agent_id is not None:
             return self.repository.list_messages(session_id, agent_id, limit=limit, offset=offset, **kwargs)

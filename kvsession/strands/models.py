@@ -11,6 +11,7 @@ is wrapped as a hash tag, ``session:{user-42}:...``, so one session lives in one
     session:{sid}:multi_agent:{id}                  multi-agent state record
     session:{sid}:multi_agents                      set index: multi-agent ids
     session:{sid}:keys                              group: every key above of this session
+    session:{sid}:writer:{wid}                      a writer's last write token (writes.py; ttl 300 s)
     sessions                                        ordered index: session ids, score = updated_at
 
 ``:keys`` lets a whole session be deleted or re-expired without scanning the keyspace; the
@@ -21,8 +22,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from strands.types.session import Session as StrandsSession
+
 from kvsession.orm import KeyTemplate, Model, ModelStore, MsgspecConverter, OrderedIndex, SetIndex
-from kvsession.strands.records import MessageRecord, Session, SessionAgent, SessionMessage, SessionRecord
+from kvsession.strands.records import MessageRecord, SessionAgent, SessionMessage, SessionRecord
 
 __all__ = [
     "AGENT",
@@ -51,13 +54,14 @@ MESSAGES = OrderedIndex(_session_key(":agent:{agent_id}:messages"), member="mess
 AGENTS = SetIndex(_session_key(":agents"), member="agent_id")
 MULTI_AGENTS = SetIndex(_session_key(":multi_agents"), member="multi_agent_id")
 
-SESSION: Model[Session] = Model(
+SESSION: Model[StrandsSession] = Model(
     "session",
-    Session,
+    StrandsSession,
     key=_session_key(""),
     group=SESSION_GROUP,
-    # Read leniently (an unknown session_type stays readable), then built as a kvsession Session.
-    converter=MsgspecConverter(Session, stored_as=SessionRecord, load=SessionRecord.to_session),
+    # Read leniently (an unknown session_type stays readable), then built as the class stored:
+    # a kvsession Session when the record has metadata, else Strands' own.
+    converter=MsgspecConverter(StrandsSession, stored_as=SessionRecord, load=SessionRecord.to_session),
 )
 AGENT: Model[SessionAgent] = Model(
     "agent",
@@ -83,6 +87,9 @@ MULTI_AGENT: Model[dict[str, Any]] = Model(
     key=_session_key(":multi_agent:{multi_agent_id}"),
     indexes=(MULTI_AGENTS,),
     group=SESSION_GROUP,
+    # Stored as serialize_state() returns it, like FileSessionManager: Strands' byte markers inside
+    # stay dicts both ways, and JSON refuses raw bytes (docs/codecs.md).
+    converter=MsgspecConverter(dict[str, Any], bytes_markers=False),
 )
 
 

@@ -19,21 +19,24 @@ Unknown fields are ignored on read and missing optional fields take Strands' def
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import KeysView
 from datetime import datetime, timezone
 from typing import Any, cast
 
 import msgspec
-from strands.types.content import Message
+from strands.types.content import ContentBlock, Message
 from strands.types.session import Session as StrandsSession
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
 __all__ = [
+    "ListedMessage",
     "MessageRecord",
     "Session",
     "SessionAgent",
     "SessionMessage",
     "SessionRecord",
     "SessionType",
+    "metadata_of",
 ]
 
 
@@ -78,6 +81,74 @@ class Session(StrandsSession):
         )
 
 
+def metadata_of(session: StrandsSession) -> dict[str, Any]:
+    """Return a session's metadata: a kvsession :class:`Session`'s dict, ``{}`` for a Strands one."""
+    return session.metadata if isinstance(session, Session) else {}
+
+
+@dataclasses.dataclass(eq=False)
+class ListedMessage(SessionMessage):
+    """A Strands ``SessionMessage`` that also reads like the message it holds.
+
+    What a session manager's ``list_messages()`` returns, so that both loops of the reference
+    package's documentation run unchanged: ``msg["role"]`` / ``msg["content"]`` and
+    ``msg.role`` / ``msg.content`` read the message as the agent sees it (the redacted content
+    if there is one). It is still a ``SessionMessage`` (``isinstance``) and compares equal to a
+    plain one with the same fields, in both directions. Repository methods return plain
+    ``SessionMessage`` objects.
+    """
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like SessionMessage
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SessionMessage):
+            return NotImplemented
+        return _fields(self) == _fields(other)
+
+    @property
+    def role(self) -> str:
+        """The role of the message as the agent sees it (``"user"`` / ``"assistant"``)."""
+        return self.to_message()["role"]
+
+    @property
+    def content(self) -> list[ContentBlock]:
+        """The content blocks of the message as the agent sees it."""
+        return self.to_message()["content"]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_message()[key]  # type: ignore[literal-required]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``msg.get("role")``: a key of the message, or ``default``."""
+        return self.to_message().get(key, default)
+
+    def keys(self) -> KeysView[str]:
+        """Return the message's keys (``role``, ``content`` ...)."""
+        return self.to_message().keys()
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.to_message()
+
+    @classmethod
+    def adopt(cls, messages: list[SessionMessage]) -> list[SessionMessage]:
+        """Turn freshly decoded ``SessionMessage`` objects into ``ListedMessage``, in place."""
+        for message in messages:
+            if type(message) is SessionMessage:
+                # Same fields, no slots: re-classing costs nothing per message, copying would not.
+                message.__class__ = cls
+        return messages
+
+
+def _fields(message: SessionMessage) -> tuple[Any, ...]:
+    return (
+        message.message,
+        message.message_id,
+        message.redact_message,
+        message.created_at,
+        message.updated_at,
+    )
+
+
 class SessionRecord(msgspec.Struct):
     """The stored session document, as decoded before it becomes a ``Session``.
 
@@ -88,27 +159,37 @@ class SessionRecord(msgspec.Struct):
         session_id: The session id.
         session_type: Strands' session type value (``"AGENT"``).
         created_at: ISO-8601 creation time.
-        updated_at: ISO-8601 time of the last write.
-        metadata: The user's metadata dict (absent in records written by Strands itself).
+        updated_at: ISO-8601 time the record was last written.
+        metadata: The user's metadata dict; absent (unset) in records of a plain Strands
+            ``Session``, as in the files Strands itself writes.
     """
 
     session_id: str
     session_type: str
     created_at: str = msgspec.field(default_factory=_utc_now)
     updated_at: str = msgspec.field(default_factory=_utc_now)
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    metadata: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
 
-    def to_session(self) -> Session:
-        """Convert to a kvsession ``Session``.
+    def to_session(self) -> StrandsSession:
+        """Convert to the session type that was stored.
 
         Returns:
-            The session; an unknown ``session_type`` is kept as the raw string, as Strands'
-            ``Session.from_dict`` does.
+            A kvsession :class:`Session` if the record holds ``metadata``, else a plain Strands
+            ``Session``, so what ``read_session`` returns compares equal (``==``) to what
+            ``create_session`` was given. An unknown ``session_type`` is kept as the raw
+            string, as Strands' ``Session.from_dict`` does.
         """
         try:
             session_type = SessionType(self.session_type)
         except ValueError:
             session_type = cast(SessionType, self.session_type)
+        if self.metadata is msgspec.UNSET:
+            return StrandsSession(
+                session_id=self.session_id,
+                session_type=session_type,
+                created_at=self.created_at,
+                updated_at=self.updated_at,
+            )
         return Session(
             session_id=self.session_id,
             session_type=session_type,

@@ -11,8 +11,9 @@ create_message (append)     1  (record + message index + owned keys + session up
 list_messages (restore)     2  (index range, then one multi-get), whatever N or DB size
 delete_session              1  (one atomic batch; the session's keys are listed server-side)
 create_session              1  (one atomic batch that also clears an expired session's leftovers)
-update_agent / message      1  (``created_at`` of agents kept from this repository's cache)
-read_session                2  (record, updated_at from the sessions index)
+update_agent                1  (``created_at`` kept from this repository's cache)
+update_message              2  (the stored ``created_at`` is read first, as Strands' own do)
+read_session                1  (the record as stored; live activity: ``last_active``)
 read_agent / read_message   1  (the record and the root, in one multi-get)
 ==========================  ==========================================================
 
@@ -44,11 +45,11 @@ from typing import TYPE_CHECKING, Any
 from strands.session.session_repository import SessionRepository
 from strands.types.session import SessionAgent, SessionMessage
 
+from kvsession.kv.errors import CodecError
 from kvsession.strands.bulk import BulkWrites
 from kvsession.strands.errors import IncompleteSessionError, SessionExistsError, SessionRecordNotFoundError
 from kvsession.strands.maintenance import SessionMaintenance
 from kvsession.strands.models import AGENT, MESSAGE, MESSAGES, MULTI_AGENT, SESSION, SESSION_GROUP
-from kvsession.strands.records import Session
 from kvsession.strands.writes import TTL_SLACK
 
 if TYPE_CHECKING:
@@ -79,38 +80,45 @@ class KVSessionRepository(BulkWrites, SessionMaintenance, SessionRepository):
 
     # -- sessions -----------------------------------------------------------------------------
 
-    def create_session(self, session: StrandsSession, **kwargs: Any) -> Session:
+    def create_session(self, session: StrandsSession, **kwargs: Any) -> StrandsSession:
         """Create a session; raise :class:`SessionExistsError` if one with the same id exists.
 
+        The record is stored as given: a Strands ``Session`` as Strands' own files hold it, a
+        kvsession :class:`~kvsession.strands.records.Session` with its ``metadata``.
         Leftover keys of an expired session with the same id are removed in the same atomic
         batch that writes the new record, so a new session never inherits old messages.
+
+        Returns:
+            ``session`` itself, as Strands' repositories do.
         """
         root = self._root(session.session_id)
         session_id = session.session_id
-        record = session if isinstance(session, Session) else Session.from_strands(session)
         batch = self.store.batch().require(root, present=False)
         self.store.delete_group(batch, SESSION_GROUP, session_id=session_id)
-        self.store.create(batch, SESSION, record)
+        self.store.create(batch, SESSION, session)
         self._commit(
             batch, session_id, lambda key: SessionExistsError(session_id, root) if key == root else None
         )
         logger.debug("session_id=<%s> | created session", session_id)
-        return record
+        return session
 
-    def read_session(self, session_id: str, **kwargs: Any) -> Session | None:
-        """Return the session (``updated_at`` is the last write to any of its records), or ``None``."""
+    def read_session(self, session_id: str, **kwargs: Any) -> StrandsSession | None:
+        """Return the session as stored (equal to what was created or last updated), or ``None``.
+
+        A session created from a Strands ``Session`` reads back as one; one created with
+        metadata as a kvsession :class:`~kvsession.strands.records.Session`. ``updated_at`` is
+        the time the record was written; the time of the session's last write of any kind is
+        :meth:`last_active` (and the scores of :meth:`list_sessions`).
+        """
         root = self._root(session_id)
         data = self.backend.get(root)
         if data is None:
             return None
         session = self.codec.decode(SESSION, data, key=root)
-        updated = self.backend.index_score(self.keys.sessions_index(), session_id)
-        if updated is not None:
-            session.updated_at = _iso(updated)
         self._touch_on_read(session_id)
         return session
 
-    def update_session(self, session: Session, **kwargs: Any) -> None:
+    def update_session(self, session: StrandsSession, **kwargs: Any) -> None:
         """Rewrite the session record (e.g. its ``metadata``), keeping ``created_at`` as given.
 
         Raises:
@@ -227,22 +235,29 @@ class KVSessionRepository(BulkWrites, SessionMaintenance, SessionRepository):
     def update_message(
         self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any
     ) -> None:
-        """Rewrite a message (e.g. a guardrail redaction) in one round trip.
+        """Rewrite a message (e.g. a guardrail redaction): two round trips.
 
-        ``created_at`` is kept as carried by ``session_message`` (Strands passes the record it
-        created); ``updated_at`` moves.
+        The stored ``created_at`` is kept (set on ``session_message``, as Strands' own
+        repositories do); ``updated_at`` moves.
 
         Raises:
             SessionRecordNotFoundError: The message does not exist.
         """
-        batch = self._session_batch(self._root(session_id))
-        now = time.time()
-        session_message.updated_at = _iso(now)
-        key = self.store.update(batch, MESSAGE, session_message, session_id=session_id, agent_id=agent_id)
+        root = self._root(session_id)
+        message_id = session_message.message_id
+        key = self.store.key(MESSAGE, session_id=session_id, agent_id=agent_id, message_id=message_id)
         missing = (
-            f"session_id=<{session_id}>, agent_id=<{agent_id}>, message_id=<{session_message.message_id}> | "
+            f"session_id=<{session_id}>, agent_id=<{agent_id}>, message_id=<{message_id}> | "
             "message does not exist"
         )
+        data = self._get_under_root(session_id, key)
+        if data is None:
+            raise SessionRecordNotFoundError(missing, key=key)
+        session_message.created_at = self.codec.decode(MESSAGE, data, key=key).created_at
+        now = time.time()
+        session_message.updated_at = _iso(now)
+        batch = self._session_batch(root)
+        self.store.update(batch, MESSAGE, session_message, session_id=session_id, agent_id=agent_id)
         self._commit(batch, session_id, self._not_found(key, missing), now=now)
 
     def list_messages(
@@ -325,14 +340,17 @@ class KVSessionRepository(BulkWrites, SessionMaintenance, SessionRepository):
             SessionRecordNotFoundError: No state was created for this multi-agent id.
         """
         batch = self._session_batch(self._root(session_id))
-        key = self.store.update(
-            batch,
-            MULTI_AGENT,
-            multi_agent.serialize_state(),
-            session_id=session_id,
-            multi_agent_id=multi_agent.id,
-        )
+        fields: dict[str, Any] = {"session_id": session_id, "multi_agent_id": multi_agent.id}
+        key = self.store.key(MULTI_AGENT, **fields)
         missing = f"session_id=<{session_id}>, multi_agent_id=<{multi_agent.id}> | multi-agent does not exist"
+        try:
+            self.store.update(batch, MULTI_AGENT, multi_agent.serialize_state(), **fields)
+        except CodecError:
+            # Strands' repositories look the state up before anything else: a missing one is
+            # reported as missing even when the new state could not be encoded either.
+            if self._get_under_root(session_id, key) is None:
+                raise SessionRecordNotFoundError(missing, key=key) from None
+            raise
         self._commit(batch, session_id, self._not_found(key, missing))
 
     # -- internals ----------------------------------------------------------------------------

@@ -6,40 +6,122 @@ retry of our own write.
 :class:`SessionWrites` is the base of :class:`~kvsession.strands.repository.KVSessionRepository`:
 it holds the store (backend, codec, key space, expiry) and the session layout's key names, and
 everything the create/update/put methods share.
+
+Retries of our own writes (write tokens). A batch whose reply is lost may have been applied;
+re-sent (by the backend's own retry, or by a caller retrying the call), a create would meet its
+own record and a delete would miss its own root. So every batch whose conditions its own writes
+would defeat (a create: only-if-absent; a session delete: required present, then deleted)
+carries a :class:`~kvsession.kv.protocol.WriteTokenOp`: a token unique to the batch, stored when
+the batch applies under a key of this writer's own, :data:`WRITER`. A re-sent batch finds its
+token there and is taken as applied; nothing is compared byte for byte, so an identical record
+created by another call (or another writer) is a conflict like any other.
+
+A writer is one repository *and thread*: a concurrent writer never replaces our token between
+our applied batch and its retry. The token key lives in the session's slot (its hash tag), is
+not one of the session's ``:keys`` (tools listing a session never see it; a session delete
+leaves it, so a re-sent delete still finds its token) and expires after
+:data:`WRITE_TOKEN_TTL`.
+
+When a batch fails with its outcome unknown (the backend was unreachable, or any error other
+than a failed condition), the repository remembers its token and what it creates or deletes
+(bounded, per repository). The same create (or session delete) made again *from the same
+thread* — a caller retrying, perhaps with a record it rebuilt — reuses that token: if the first
+attempt landed the call succeeds (the first record is kept), else it is applied as usual. The
+limits: a write of the same thread to the same session in between stores a newer token, and
+after :data:`WRITE_TOKEN_TTL` the token is gone; in both cases the retry is judged as a new
+write (a create of a record that landed raises the usual exists error, nothing is overwritten).
+A recognised retry reports the write that landed, even if another writer has deleted it since
+(as it would have, had the reply arrived).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from datetime import timedelta
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from kvsession.kv.batch import Batch
 from kvsession.kv.errors import ConflictError
-from kvsession.kv.protocol import KeyValueBackend, RequireOp, SetOp, WriteOp
-from kvsession.orm import Expiry, KeySpace, ModelStore
+from kvsession.kv.protocol import DeleteOp, KeyValueBackend, RequireOp, SetOp, WriteOp, WriteTokenOp
+from kvsession.orm import Expiry, KeySpace, KeyTemplate, ModelStore
 from kvsession.strands.errors import MessageExistsError, SessionRecordExistsError, SessionRecordNotFoundError
 from kvsession.strands.models import SESSION, SessionKeys
 
-__all__ = ["TTL_SLACK", "ConflictHandler", "SessionWrites"]
+__all__ = ["TTL_SLACK", "WRITER", "WRITE_TOKEN_TTL", "ConflictHandler", "SessionWrites"]
 
 logger = logging.getLogger(__name__)
 
 TTL_SLACK = 0.2
 """Extra lifetime, as a fraction of ``ttl``, that lets the group refresh run only now and then."""
 
+WRITER = KeyTemplate("session:{session_id}:writer:{writer_id}", hash_tag="session_id")
+"""Where one writer (a repository, in one thread) keeps the token of its last create or delete
+in a session: beside the session layout (:mod:`kvsession.strands.models`), in its slot, but not
+in its ``:keys`` group."""
+
+WRITE_TOKEN_TTL = 300.0
+"""Seconds a write token is kept, so how long after a write its retry is still recognised.
+
+A backend's own retries re-send within a minute (valkey: ``retries=3`` with backoff capped at
+1 s and 5 s timeouts, under 45 s), and a caller retrying after an outage or a failover does
+so within minutes; each token key is about a hundred bytes, one per session and writer thread
+active in the last five minutes."""
+
 ConflictHandler = Callable[[str], Exception | None]
 """Maps the key whose condition failed in a batch to the error to raise (``None``: re-raise)."""
 
 _CACHE_SIZE = 10_000
-"""Entries kept by the per-repository cache of agents' ``created_at``."""
+"""Entries kept by the per-repository caches (agents' ``created_at``, unsure writes)."""
 
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
+
+Claim = tuple[Literal["create", "delete"], str]
+"""What a batch does that a retry of it would trip over: creates a key, or deletes a required one."""
+
+
+_Written = tuple[WriteTokenOp, frozenset[Claim]]
+"""The write token a batch carries, and what the batch claims (see :func:`_claims`)."""
+
+
+class _Writer(threading.local):
+    """The calling thread as a writer of one repository: its id, token counter and last key.
+
+    Each thread gets a random id of its own the first time it writes (a thread id could be
+    reused by a later thread), and counts its tokens without a lock.
+    """
+
+    def __init__(self) -> None:
+        self.id = secrets.token_hex(8)
+        self.tokens = itertools.count(1)
+        self.session_id: str | None = None
+        self.key = ""
+
+
+def _claims(ops: Sequence[WriteOp]) -> frozenset[Claim]:
+    """Return what in ``ops`` a re-sent copy of the applied batch would fail on (empty: none).
+
+    A key created only if absent (or required absent, then written), and a key required present,
+    then deleted. Updates (only-if-present writes) and deletes without a condition re-apply
+    harmlessly and carry no token.
+    """
+    claims: list[Claim] = []
+    required: dict[str, bool] = {}
+    for op in ops:  # exact type tests: this runs on every append
+        if type(op) is SetOp:
+            if op.only_if_absent or required.get(op.key) is False:
+                claims.append(("create", op.key))
+        elif type(op) is RequireOp:
+            required[op.key] = op.present
+        elif type(op) is DeleteOp:
+            claims.extend(("delete", key) for key in op.keys if required.get(key))
+    return frozenset(claims)
 
 
 class _BoundedCache(OrderedDict[_K, _V]):
@@ -93,6 +175,12 @@ class SessionWrites:
         # without reading the record again (Strands hands update_agent a fresh SessionAgent).
         self._agent_created_at: _BoundedCache[tuple[str, str], str] = _BoundedCache()
         self._lock = threading.Lock()
+        # Write tokens (see the module docstring): each thread's identity as a writer, and the
+        # writes whose outcome is unknown, by what they claim.
+        self.write_token_ttl = WRITE_TOKEN_TTL
+        self._writer = _Writer()
+        self._writer_template = self.store.template(WRITER)
+        self._unsure: _BoundedCache[Claim, _Written] = _BoundedCache()
 
     def _remember_agent(self, session_id: str, agent_id: str, created_at: str) -> None:
         with self._lock:
@@ -167,48 +255,85 @@ class SessionWrites:
             target.index_remove(index, session_id)
         elif updated:
             target.index_add(index, {session_id: time.time() if now is None else now})
-        self._apply(batch, on_conflict)
+        written = self._queue_write_token(batch, session_id)
+        self._apply(batch, on_conflict, written)
         if separate:
-            target.apply()
+            try:
+                target.apply()
+            except Exception:
+                # The batch is applied: the same call made again must not trip over its own
+                # records before it gets to the index.
+                self._remember_unsure(written)
+                raise
 
-    def _apply(self, batch: Batch, on_conflict: ConflictHandler) -> None:
-        """Apply ``batch``; a failed condition raises what ``on_conflict`` maps its key to."""
-        ops = batch.ops  # apply() hands the batch a fresh list; this one stays as sent
+    def _apply(self, batch: Batch, on_conflict: ConflictHandler, written: _Written | None = None) -> None:
+        """Apply ``batch``; a failed condition raises what ``on_conflict`` maps its key to.
+
+        ``written``: the batch's write token; remembered if the outcome is unknown.
+        """
         try:
             batch.apply()
         except ConflictError as exc:
+            self._forget_unsure(written)  # judged and refused: nothing was applied
             if exc.key is None:
                 raise
-            if self._applied_by_us(ops, exc.key):
-                logger.debug("key=<%s> | a retried batch found its own write; already applied", exc.key)
-                return
             error = on_conflict(exc.key)
             if error is None:
                 raise
             raise error from exc
+        except Exception:
+            self._remember_unsure(written)
+            raise
+        self._forget_unsure(written)
 
-    def _applied_by_us(self, ops: Sequence[WriteOp], key: str) -> bool:
-        """Whether the batch that failed on ``key`` is already applied: a retry of itself.
+    # -- write tokens -------------------------------------------------------------------------
 
-        A backend that retries after a lost reply re-sends a batch that was applied; its creates
-        then meet their own records. If every key the batch creates (only-if-absent) holds
-        exactly the bytes the batch writes there, the batch counts as done. The bytes carry the
-        records' timestamps, so only the same records, written again, compare equal; one extra
-        round trip, on the conflict path only.
+    def token_key(self, session_id: str) -> str:
+        """Return the key of the calling thread's write token in a session (see the module docstring)."""
+        writer = self._writer
+        if writer.session_id != session_id:  # appends come in runs: keep the last key
+            writer.key = self._writer_template(session_id=session_id, writer_id=writer.id)
+            writer.session_id = session_id
+        return writer.key
+
+    def _queue_write_token(self, batch: Batch, session_id: str) -> _Written | None:
+        """Queue a write token on a batch that a re-sent copy of itself would trip over.
+
+        The token of an earlier attempt whose outcome is unknown is reused when this batch
+        claims exactly what that one did, from the same thread (see the module docstring).
         """
-        written: dict[str, bytes] = {}
-        created: list[str] = []
-        for op in ops:
-            if type(op) is SetOp:
-                written[op.key] = op.value
-                if op.only_if_absent:
-                    created.append(op.key)
-            elif type(op) is RequireOp and not op.present:
-                created.append(op.key)
-        if key not in created or any(created_key not in written for created_key in created):
-            return False
-        stored = self.backend.get_many(created)
-        return all(value == written[k] for k, value in zip(created, stored, strict=True))
+        claims = _claims(batch.ops)
+        if not claims:
+            return None
+        key = self.token_key(session_id)
+        token: WriteTokenOp | None = None
+        if self._unsure:
+            with self._lock:
+                earlier = self._unsure.get(next(iter(claims)))
+            if earlier is not None and earlier[0].key == key and earlier[1] == claims:
+                token = earlier[0]
+                logger.debug("key=<%s> | reusing the token of an attempt whose outcome is unknown", key)
+        if token is None:
+            token = WriteTokenOp(key, b"%x" % next(self._writer.tokens), self.write_token_ttl)
+        batch.ops.append(token)  # what Batch.token() queues, without its check: none is queued
+        return token, claims
+
+    def _remember_unsure(self, written: _Written | None) -> None:
+        """Remember a batch whose outcome is unknown, so that the same write made again reuses its token."""
+        if written is None:
+            return
+        with self._lock:
+            for claim in written[1]:
+                self._unsure.put(claim, written)
+
+    def _forget_unsure(self, written: _Written | None) -> None:
+        """Forget what a batch whose outcome is now known claimed (if it was remembered)."""
+        if written is None or not self._unsure:  # the usual case: nothing unsure, no lock
+            return
+        with self._lock:
+            for claim in written[1]:
+                if self._unsure.get(claim) == written:
+                    del self._unsure[claim]
 
     # -- what a failed condition means --------------------------------------------------------
 

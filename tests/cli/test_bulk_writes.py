@@ -28,7 +28,7 @@ def test_root_last_makes_the_session_appear_whole(kv: BackendHarness) -> None:
     written = records(3)
     repo.put_agents("s", [agent])
     repo.put_messages("s", "a", written)
-    repo.put_multi_agent_state("s", "graph", {"x": b"\x00"})
+    repo.put_multi_agent_state("s", "graph", {"x": {"__bytes_encoded__": True, "data": "AA=="}})
 
     assert repo.list_sessions() == []
     assert repo.read_session("s") is None
@@ -42,7 +42,7 @@ def test_root_last_makes_the_session_appear_whole(kv: BackendHarness) -> None:
     assert stored is not None and stored.updated_at == "2025-01-02T03:04:05+00:00"
     assert repo.list_messages("s", "a") == written
     assert repo.list_multi_agents("s") == ["graph"]
-    assert repo.read_multi_agent("s", "graph") == {"x": b"\x00"}
+    assert repo.read_multi_agent("s", "graph") == {"x": {"__bytes_encoded__": True, "data": "AA=="}}
     repo.delete_session("s")
     assert repo.session_keys("s") == []
 
@@ -64,7 +64,8 @@ def test_existing_records_fail_the_whole_batch_unless_replace(kv: BackendHarness
 
     agent = SessionAgent(agent_id="a", state={}, conversation_manager_state={})
     repo.put_agents("s", [agent])
-    repo.put_agents("s", [agent])  # the very same record again: a retry, already applied
+    with pytest.raises(RecordExistsError):  # the very same record again, from a new call: a conflict
+        repo.put_agents("s", [agent])
     with pytest.raises(RecordExistsError):
         repo.put_agents("s", [SessionAgent(agent_id="a", state={"other": 1}, conversation_manager_state={})])
     repo.put_session(Session(session_id="s", session_type=SessionType.AGENT))

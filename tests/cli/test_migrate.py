@@ -9,6 +9,7 @@ The directory path reads a directory written by Strands' own ``FileSessionManage
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -314,7 +315,9 @@ def test_directory_conflicts_and_bad_folders(
 ) -> None:
     root = tmp_path / "sessions"
     write_strands_directory(root)
-    FileSessionManager(session_id="bad id", storage_dir=str(root))
+    # A folder name that is not UTF-8 (bytes 0xff) cannot be an id: Python reads it as a lone surrogate.
+    FileSessionManager(session_id="bad", storage_dir=str(root))
+    os.rename(root / "session_bad", os.path.join(os.fsencode(root), b"session_bad\xff"))
     (root / "session_broken").mkdir()
     (root / "session_broken" / "session.json").write_text("{not json")
     repo.create_session(Session(session_id="files-2", session_type=SessionType.AGENT))  # someone else's
@@ -324,10 +327,10 @@ def test_directory_conflicts_and_bad_folders(
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     rows = {line.split()[0]: line for line in lines[1:5]}
-    assert rows["session_bad"].endswith("skipped, see below")
+    assert rows["session_bad\\udcff"].endswith("skipped, see below")
     assert rows["session_broken"].endswith("skipped, see below")
     assert rows["files-2"].endswith("skipped: another session with this id exists")
-    assert lines[5].startswith("session_bad id: session_id=<'bad id'> | invalid id: contains ' '")
+    assert lines[5].startswith("session_bad\\udcff: session_id=<'bad\\udcff'> | invalid id")
     assert lines[6].startswith("session_broken: cannot decode session record as json: ")
     assert lines[6].endswith(f"({root / 'session_broken' / 'session.json'})")
     assert (

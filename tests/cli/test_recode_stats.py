@@ -29,7 +29,7 @@ def formats(repo: KVSessionRepository) -> dict[str, int]:
 def test_recode_both_ways_is_lossless_and_idempotent(cli: Cli, repo: KVSessionRepository) -> None:
     seed_demo(repo)
     seed_chat(repo, "chat", {"a": 2, "b": 1})
-    repo.put_multi_agent_state("chat", "graph", {"blob": b"\x00\x01"})
+    repo.put_multi_agent_state("chat", "graph", {"blob": {"__bytes_encoded__": True, "data": "AAE="}})
     before = snapshot(repo)
     values = sum(formats(repo).values())
 

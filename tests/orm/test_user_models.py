@@ -130,7 +130,7 @@ def test_an_unencodable_value_is_a_codec_error(store: ModelStore) -> None:
 
 def test_invalid_key_fields_are_refused_before_the_backend(store: ModelStore) -> None:
     with pytest.raises(InvalidIdError, match="user_id"):
-        store.get(PROFILE, user_id="a:b")
+        store.get(PROFILE, user_id="x" * 257)
     with pytest.raises(InvalidIdError, match="note_id"):
         store.get(NOTE, user_id="u1", note_id=-1)
 

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from strands.types.session import SessionAgent, SessionMessage, SessionType
 
 from kvsession.kv.protocol import KeyValueBackend
-from kvsession.strands.records import Session
+from kvsession.strands.records import Session, metadata_of
 from kvsession.strands.repository import KVSessionRepository
 from tests.strategies import assert_identical, session_agents, session_messages, states
 
@@ -56,4 +56,4 @@ def test_any_agent_and_session_metadata_round_trip(
         assert read_agent is not None and read_session is not None
         assert_identical(read_agent.state, agent.state)
         assert_identical(read_agent.conversation_manager_state, agent.conversation_manager_state)
-        assert_identical(read_session.metadata, metadata)
+        assert_identical(metadata_of(read_session), metadata)

@@ -79,10 +79,12 @@ def test_update_agent_does_not_read_when_it_knows_created_at(
     assert counting.round_trips == 1
 
 
-def test_update_message_is_one_round_trip(repo: KVSessionRepository, counting: CountingBackend) -> None:
+def test_update_message_reads_created_at_then_writes(
+    repo: KVSessionRepository, counting: CountingBackend
+) -> None:
     _populate(repo, 1)
     message = repo.read_message("s1", "a1", 0)
     assert message is not None
     counting.reset()
     repo.update_message("s1", "a1", message)
-    assert counting.round_trips == 1
+    assert counting.round_trips == 2

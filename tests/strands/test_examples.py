@@ -119,6 +119,9 @@ def test_snippet_against_kvsession_url(script: str, valkey_url: str, valkey_serv
     out = _run(script, kvsession_url=valkey_url)
     for expected in SNIPPETS[script]:
         assert expected in out
-    # Each snippet deletes its session: the shared server is left as it was found.
-    assert valkey.Valkey(host="127.0.0.1", port=valkey_server.port).keys("*session:*") == []
+    # Each snippet deletes its session: the shared server is left as it was found, but for the
+    # writers' token keys, which outlive a delete for a while so a retried delete is recognised.
+    client = valkey.Valkey(host="127.0.0.1", port=valkey_server.port)
+    keys: list[bytes] = client.keys("*session:*")  # type: ignore[assignment]
+    assert [key for key in keys if b":writer:" not in key] == []
     assert valkey.Valkey(host="127.0.0.1", port=valkey_server.port).keys("profile:*") == []

@@ -17,6 +17,7 @@ import pytest
 from kvsession.kv.protocol import IndexAddOp, KeyValueBackend, SetAddOp, SetOp, WriteOp
 from kvsession.orm import FORMATS
 from kvsession.strands.models import SESSION
+from kvsession.strands.records import metadata_of
 from kvsession.strands.repository import KVSessionRepository
 from tests import compat_records as compat
 from tests.conftest import BackendHarness
@@ -59,11 +60,11 @@ def test_records_stored_by_0_1_0_read_back_identical(kv: BackendHarness, codec: 
     assert raw_root is not None
     assert repo.codec.decode(SESSION, raw_root, key=root) == compat.session()
     session = repo.read_session(compat.SESSION_ID)
-    assert session is not None and session.metadata == compat.session().metadata
+    assert session is not None and metadata_of(session) == compat.session().metadata
     for agent in compat.agents():
         assert repo.read_agent(compat.SESSION_ID, agent.agent_id) == agent
         assert repo.list_messages(compat.SESSION_ID, agent.agent_id) == compat.messages()
-    assert repo.read_multi_agent(compat.SESSION_ID, compat.MULTI_AGENT_ID) == compat.multi_agent_state()
+    assert repo.read_multi_agent(compat.SESSION_ID, compat.MULTI_AGENT_ID) == compat.multi_agent_state(codec)
     [(session_id, updated)] = repo.list_sessions()
     assert session_id == compat.SESSION_ID
     assert updated == pytest.approx(FIXTURE[codec][SESSIONS_INDEX]["index"][0][1])

@@ -23,7 +23,15 @@ from valkey.retry import Retry
 
 from kvsession.kv.config import BackendConfig, convert_options, parse_url, resolve_url
 from kvsession.kv.errors import BackendError, BackendUnavailable, ConflictError, ValueTooLargeError
-from kvsession.kv.protocol import DeleteGroupOp, RefreshTtlOp, RequireOp, SetAddOp, SetRemoveOp, WriteOp
+from kvsession.kv.protocol import (
+    DeleteGroupOp,
+    RefreshTtlOp,
+    RequireOp,
+    SetAddOp,
+    SetRemoveOp,
+    WriteOp,
+    WriteTokenOp,
+)
 from kvsession_valkey.scripts import (
     BATCH_SCRIPT,
     COMPARE_AND_SET_SCRIPT,
@@ -90,8 +98,10 @@ class ValkeyBackend:
             socket_connect_timeout: Seconds to wait for a TCP connection.
             retries: How many times a command is retried after a connection error or
                 timeout (with exponential backoff). A retried write may already have been
-                applied by the failed attempt: a retried only-if-absent write then reports
-                a conflict with itself.
+                applied by the failed attempt: a batch with a write token
+                (:class:`~kvsession.kv.protocol.WriteTokenOp`, as the repository's creates and
+                deletes carry) is then recognised as applied; without one, a retried
+                only-if-absent write reports a conflict with itself.
             retry_backoff_base: First backoff in seconds; it doubles up to the cap.
             retry_backoff_cap: Longest backoff in seconds.
             health_check_interval: Seconds of idleness after which a pooled connection is
@@ -397,6 +407,11 @@ class ValkeyBackend:
         script cached yet (first use, restart, ``SCRIPT FLUSH``) the call falls back to one
         ``EVAL``, which also caches it: one extra round trip, once.
 
+        A batch re-sent by the client's own retry (``retries``) after a lost reply may have
+        been applied already: with a :class:`~kvsession.kv.protocol.WriteTokenOp` the script
+        recognises that and returns success without applying it twice; without one, its
+        conditions are judged again (a create then meets its own record).
+
         Raises:
             ValueTooLargeError: A value exceeds ``max_value_bytes``; nothing was sent.
             ConflictError: An only-if-absent / only-if-present condition failed.
@@ -406,15 +421,23 @@ class ValkeyBackend:
         if not ops:
             return
         keys, args = encode_batch(ops, max_value_bytes=self._max_value_bytes)
-        first = keys[0] if keys else None
+        # Errors name the batch's first record key, not the write token's key encoded before it.
+        first = keys[1] if args[0] == "token" and len(keys) > 1 else keys[0]
         logger.debug("key=<%s>, ops=<%d>, keys=<%d> | applying batch", first, len(ops), len(keys))
-        reply = self._run_script(BATCH_SCRIPT, keys, args)
+        reply = self._run_script(BATCH_SCRIPT, keys, args, name=first)
         if isinstance(reply, list):
             self._raise_rejection(ops, reply)
+        elif reply == 1:
+            logger.debug("key=<%s> | batch carries the token of an applied batch; not applied again", first)
 
-    def _run_script(self, script: str, keys: Sequence[str], args: Sequence[str | bytes]) -> Reply:
-        """``EVALSHA`` one of our scripts; if the server has not cached it yet, ``EVAL`` it once."""
-        first = keys[0] if keys else None
+    def _run_script(
+        self, script: str, keys: Sequence[str], args: Sequence[str | bytes], *, name: str | None = None
+    ) -> Reply:
+        """``EVALSHA`` one of our scripts; if the server has not cached it yet, ``EVAL`` it once.
+
+        ``name``: the key errors name (default: the first key).
+        """
+        first = name if name is not None else (keys[0] if keys else None)
         try:
             return self._command(
                 first, "EVALSHA", _SCRIPT_SHAS[script], len(keys), *keys, *args, count=len(keys)
@@ -425,7 +448,11 @@ class ValkeyBackend:
 
     def _raise_rejection(self, ops: Sequence[WriteOp], reply: list[Any]) -> None:
         reason, number, detail = (_text(part) for part in reply)
-        op = ops[int(number) - 1]
+        token = next((op for op in ops if type(op) is WriteTokenOp), None)
+        if token is not None and int(number) == 0:
+            logger.debug("key=<%s>, reason=<%s> | batch rejected, nothing applied", token.key, reason)
+            raise BackendError(f"holds a {detail}, not a value; batch not applied", key=token.key)
+        op = [op for op in ops if type(op) is not WriteTokenOp][int(number) - 1]
         key = op.members_key if isinstance(op, RefreshTtlOp | DeleteGroupOp) else getattr(op, "key", None)
         logger.debug("key=<%s>, reason=<%s> | batch rejected, nothing applied", key, reason)
         if isinstance(op, RequireOp):

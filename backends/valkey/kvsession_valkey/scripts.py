@@ -27,6 +27,12 @@ refresh     members_key             ``refresh``, px, below_px: if the set ``memb
                                     every key named by its members.
 require     key                     ``require``, ``1`` (must exist) or ``0`` (must not); no write.
 delgroup    members_key             ``delgroup``: DEL every key named by the set, then the set.
+token       key                     ``token``, token, px. Always encoded first, whatever its
+                                    place in the batch (at most one): if ``key`` holds exactly
+                                    token the batch was applied before, and the script returns
+                                    ``1`` at once, judging and writing nothing. Otherwise the
+                                    batch runs as usual and, once every op is written,
+                                    ``SET key token PX px``.
 ==========  ======================  ===========================================================
 
 Every key is in ``KEYS`` so Valkey Cluster can route the script (all keys of one batch must
@@ -35,10 +41,14 @@ is ``refresh`` / ``delgroup``: the keys they touch are read from the set on the 
 declared up front; in a cluster they must share the set's hash tag (they do, being one
 session's keys), and standalone Valkey places no restriction on them.
 
-Reply: integer ``0`` when the batch was applied, else ``{reason, op_number, detail}`` where
-reason is ``absent`` (an only-if-absent key exists), ``present`` (an only-if-present key is
-missing), ``kind`` (detail is the kind the key holds) or ``order`` (a group delete after another
-op on its set); op_number counts from 1.
+Reply: integer ``0`` when the batch was applied, ``1`` when its token showed it was applied
+before (nothing done), else ``{reason, op_number, detail}`` where reason is ``absent`` (an
+only-if-absent key exists), ``present`` (an only-if-present key is missing), ``kind`` (detail is
+the kind the key holds) or ``order`` (a group delete after another op on its set); op_number
+counts from 1 over the ops other than the token, and is 0 for the token's own key.
+
+The token costs one ``GET`` before the checks and one ``SET`` after the writes, inside the same
+script: no extra round trip.
 """
 
 from __future__ import annotations
@@ -60,6 +70,7 @@ from kvsession.kv.protocol import (
     SetOp,
     SetRemoveOp,
     WriteOp,
+    WriteTokenOp,
 )
 
 __all__ = ["BATCH_SCRIPT", "COMPARE_AND_SET_SCRIPT", "encode_batch", "encode_score", "ttl_to_ms"]
@@ -110,7 +121,22 @@ local function check_kind(key, wanted, i)
   return nil
 end
 
-local a, k, i, n = 1, 1, 0, #ARGV
+-- Pass 0: the write token, encoded first. Holding it already means this very batch was
+-- applied before (its reply was lost and it was re-sent): done, nothing to judge or write.
+local start_a, start_k = 1, 1
+local token_key, token, token_px
+if ARGV[1] == 'token' then
+  token_key, token, token_px = KEYS[1], ARGV[2], ARGV[3]
+  local held = redis.pcall('GET', token_key)
+  if type(held) == 'table' then  -- an error reply: the key holds an index or a set
+    local t = redis.call('TYPE', token_key)['ok']
+    return {'kind', 0, KINDS[t] or t}
+  end
+  if held == token then return 1 end
+  start_a, start_k = 4, 2
+end
+
+local a, k, i, n = start_a, start_k, 0, #ARGV
 while a <= n do
   local code = ARGV[a]
   i = i + 1
@@ -167,7 +193,7 @@ local function call_chunked(cmd, key, first, last)
     redis.call(cmd, key, unpack(ARGV, j, math.min(j + CHUNK - 1, last)))
   end
 end
-a, k = 1, 1
+a, k = start_a, start_k
 while a <= n do
   local code = ARGV[a]
   if code == 'set' then
@@ -213,6 +239,7 @@ while a <= n do
     k = k + 1; a = a + 2 + count
   end
 end
+if token_key then redis.call('SET', token_key, token, 'PX', token_px) end
 return 0
 """
 """Lua source of the atomic batch (see the module docstring for its encoding)."""
@@ -243,6 +270,9 @@ def encode_score(score: float, *, key: str) -> str:
         raise BackendError("an index score cannot be NaN", key=key)
     return repr(float(score))
 
+
+_TOKEN_PX: dict[float, str] = {}
+"""Each write-token ttl seen, in milliseconds as sent (a writer uses one ttl for all its tokens)."""
 
 _FLAGS = {(False, False): "00", (True, False): "10", (False, True): "01", (True, True): "11"}
 _MEMBER_CODES: dict[type, str] = {SetAddOp: "sadd", IndexRemoveOp: "zrem", SetRemoveOp: "srem"}
@@ -305,6 +335,18 @@ def encode_batch(
             op = cast("DeleteGroupOp", op)
             keys.append(op.members_key)
             args += ["delgroup"]
+        elif kind is WriteTokenOp:
+            op = cast("WriteTokenOp", op)
+            if args and args[0] == "token":
+                raise BackendError("a batch carries at most one write token; batch not applied", key=op.key)
+            # First, wherever it was queued: the script judges it before anything else.
+            token_px = _TOKEN_PX.get(op.ttl)
+            if token_px is None:
+                token_px = str(ttl_to_ms(op.ttl, key=op.key, minimum=1))
+                if len(_TOKEN_PX) < 64:
+                    _TOKEN_PX[op.ttl] = token_px
+            keys.insert(0, op.key)
+            args[0:0] = ["token", op.token, token_px]
         else:
             raise TypeError(f"not a kvsession WriteOp: {op!r}")
     return keys, args

@@ -25,6 +25,7 @@ Topics:
 - :class:`IndexTests` (:mod:`.indexes`): ordered and set indexes, ranges by position and prefix;
 - :class:`BatchTests` (:mod:`.batch`): atomic batches, every write op, all or nothing;
 - :class:`ExpiryTests` (:mod:`.expiry`): ttls, ``expire``, the group ttl refresh;
+- :class:`WriteTokenTests` (:mod:`.tokens`): write tokens, which make a re-sent batch safe;
 - :class:`ModelTests` (:mod:`.model`): random call sequences compared with the memory backend.
 
 The kit imports only :mod:`kvsession.kv` and pytest. None of its class names starts with
@@ -35,7 +36,10 @@ import pytest
 
 # Assertions in the kit's modules get pytest's detailed failure messages, as a test module's do.
 pytest.register_assert_rewrite(
-    *(f"kvsession.testing.conformance.{name}" for name in ("batch", "expiry", "indexes", "model", "values"))
+    *(
+        f"kvsession.testing.conformance.{name}"
+        for name in ("batch", "expiry", "indexes", "model", "tokens", "values")
+    )
 )
 
 from kvsession.testing.conformance.batch import BatchTests  # noqa: E402
@@ -43,6 +47,7 @@ from kvsession.testing.conformance.expiry import ExpiryTests  # noqa: E402
 from kvsession.testing.conformance.harness import BackendTestBase, FakeClock  # noqa: E402
 from kvsession.testing.conformance.indexes import IndexTests  # noqa: E402
 from kvsession.testing.conformance.model import ModelTests  # noqa: E402
+from kvsession.testing.conformance.tokens import WriteTokenTests  # noqa: E402
 from kvsession.testing.conformance.values import ValuesTests  # noqa: E402
 
 __all__ = [
@@ -54,10 +59,11 @@ __all__ = [
     "KeyValueBackendSuite",
     "ModelTests",
     "ValuesTests",
+    "WriteTokenTests",
 ]
 
 
-class KeyValueBackendSuite(ValuesTests, IndexTests, BatchTests, ExpiryTests, ModelTests):
+class KeyValueBackendSuite(ValuesTests, IndexTests, BatchTests, WriteTokenTests, ExpiryTests, ModelTests):
     """Every conformance test: subclass it as ``Test...`` and override ``make_backend``.
 
     See the module documentation for the ten lines it takes, and

@@ -30,6 +30,7 @@ from kvsession.kv.protocol import (
     SetOp,
     SetRemoveOp,
     WriteOp,
+    WriteTokenOp,
 )
 from kvsession.testing.conformance.harness import BackendTestBase
 
@@ -105,6 +106,8 @@ def _write_op(rng: random.Random) -> WriteOp:
         lambda: RequireOp(key, rng.random() < 0.5),
         # A group delete of a set whose members ("a", "b") name keys.
         lambda: DeleteGroupOp(key),
+        # Two tokens only, so that a batch often finds its token already stored.
+        lambda: WriteTokenOp(key, rng.choice([b"t1", b"t2"]), LONG_TTL),
     ]
     return rng.choice(builders)()
 

@@ -10,6 +10,9 @@ Set members gain the prefix too: a group op (``DeleteGroupOp``, ``RefreshTtlOp``
 from a set's members, so those must be stored as the inner keys they name. Index members are
 left as they are (prefix ranges must still see them).
 
+A write token (``WriteTokenOp``) needs nothing of its own: its key gains the prefix like any
+op's, and the memory backend underneath recognises a re-sent batch by it.
+
 The distribution registers the scheme in its metadata (``pyproject.toml``)::
 
     [project.entry-points."kvsession.backends"]
