@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import msgspec
 
@@ -96,19 +96,41 @@ class BackendConfig:
         """Return the URL with the password replaced by ``***``, for logs and errors."""
         return redact_url(self.url)
 
+    def __repr__(self) -> str:
+        # Written out rather than generated: the generated repr would print ``url`` and
+        # ``password`` as they are, and a repr ends up in logs, tracebacks and ``vars(backend)``.
+        password = None if self.password is None else "***"
+        return (
+            f"BackendConfig(url={self.redacted()!r}, scheme={self.scheme!r}, host={self.host!r}, "
+            f"port={self.port!r}, db={self.db!r}, name={self.name!r}, username={self.username!r}, "
+            f"password={password!r}, store={self.store!r}, backend_options={dict(self.backend_options)!r})"
+        )
 
-# Within the authority (up to the first "/", "?" or "#"), greedy up to its last "@", as urlsplit
-# reads it: a raw "@" in a password is redacted whole.
-_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*):[^/?#]*@")
+
+# "scheme://name:" starts a user and password. The password runs to the LAST "@" of the whole URL,
+# not only of the authority: a password holding a raw "/", "?" or "#" ends the authority early for
+# urlsplit, and the rest of it would be read as path, query or fragment (and quoted in errors).
+_USER_AND_COLON = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*:")
+
+
+def _password_span(url: str) -> tuple[int, int] | None:
+    """Return where the password may be in ``url`` (start, end), or ``None`` if it has none."""
+    start = _USER_AND_COLON.match(url)
+    if start is None:
+        return None
+    end = url.rfind("@")
+    return (start.end(), end) if end >= start.end() else None
 
 
 def redact_url(url: str) -> str:
     """Return ``url`` with any password (``scheme://user:PASSWORD@host``) replaced by ``***``.
 
     Works on the text as written (percent-encoded or not), so it is safe to call on a URL that
-    failed to parse.
+    failed to parse. Everything from ``user:`` to the last ``@`` is hidden, so a password with
+    a raw ``/``, ``?`` or ``#`` is hidden whole too (at worst, more than the password is).
     """
-    return _PASSWORD.sub(r"\1:***@", url, count=1)
+    span = _password_span(url)
+    return url if span is None else f"{url[: span[0]]}***{url[span[1] :]}"
 
 
 def resolve_url(url: str | None) -> str:
@@ -129,10 +151,20 @@ def parse_url(url: str, **overrides: Any) -> BackendConfig:
     shown = redact_url(url)
     try:
         parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        # urlsplit's message may quote part of the password; say what is wrong without it.
-        raise ConfigError(f"url=<{shown}> | malformed URL (is the port a number from 0 to 65535?)") from exc
+    except ValueError:
+        parts = None
+    if parts is not None and _password_span(url) is not None and "@" not in parts.netloc:
+        # The "@" urlsplit did not see as ending the user info: a password with a raw "/", "?"
+        # or "#" (its tail would be read as path, options or fragment), or an "@" in an option.
+        raise ConfigError(
+            f"url=<{shown}> | malformed URL: percent-encode '/', '?' and '#' in a password "
+            "(%2F, %3F, %23) and '@' in an option value (%40)"
+        )
+    port = _port(parts)
+    if parts is None or port is False:
+        # Raised outside the except block, so that not even ``__context__`` keeps urlsplit's
+        # error: its message may quote part of the password.
+        raise ConfigError(f"url=<{shown}> | malformed URL (is the port a number from 0 to 65535?)")
     if not parts.scheme:
         raise ConfigError(f"url=<{shown}> | missing scheme, e.g. valkey://127.0.0.1:6379/0 or memory://")
     options: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -147,7 +179,7 @@ def parse_url(url: str, **overrides: Any) -> BackendConfig:
         url=url,
         scheme=parts.scheme.lower(),
         host=parts.hostname,
-        port=port,
+        port=port if isinstance(port, int) else None,
         db=int(db_text) if db_text else None,
         name=parts.hostname or "",
         username=unquote(parts.username) if parts.username else None,
@@ -155,6 +187,16 @@ def parse_url(url: str, **overrides: Any) -> BackendConfig:
         store=store,
         backend_options=backend_raw,
     )
+
+
+def _port(parts: SplitResult | None) -> int | None | Literal[False]:
+    """Return the URL's port, ``None`` if it has none, ``False`` if it is invalid."""
+    if parts is None:
+        return False
+    try:
+        return parts.port
+    except ValueError:
+        return False
 
 
 def convert_options(raw: Mapping[str, Any], options_type: type[OptionsT], *, url: str) -> OptionsT:
