@@ -36,6 +36,8 @@ ENV_URL = "KVSESSION_URL"
 
 DEFAULT_URL = "valkey://127.0.0.1:6379/0"
 
+_ENV_NAME = re.compile(r"env:[A-Za-z_][A-Za-z0-9_]*")
+
 OptionsT = TypeVar("OptionsT", bound=msgspec.Struct)
 
 
@@ -48,6 +50,11 @@ class StoreOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, fro
         touch_on_read: Whether reads also keep a session with a ``ttl`` alive.
         prefix: Namespace put in front of every key (``prefix:session:...``).
         key_scheme: ``standalone`` or ``cluster`` (session id wrapped as a hash tag).
+        compress: ``none`` (default) or ``zstd``: compress values of ``compress_threshold``
+            bytes or more. Compressed values read back whatever this says.
+        compress_threshold: Smallest encoded value, in bytes, that is compressed (default 1024).
+        encrypt: ``env:NAME``: encrypt every value with the keys in the environment variable
+            ``NAME`` (``key_id:base64key[,...]``, newest last). The URL names keys, never holds them.
     """
 
     codec: Literal["json", "msgpack"] = "json"
@@ -55,10 +62,18 @@ class StoreOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, fro
     touch_on_read: bool = False
     prefix: str = ""
     key_scheme: Literal["standalone", "cluster"] = "standalone"
+    compress: Literal["none", "zstd"] = "none"
+    compress_threshold: int = 1024
+    encrypt: str | None = None
 
     def __post_init__(self) -> None:
         if self.ttl is not None and not (math.isfinite(self.ttl) and self.ttl > 0):
             raise ValueError("ttl must be a finite number of seconds above 0")
+        if self.compress_threshold < 0:
+            raise ValueError("compress_threshold must be 0 or more bytes")
+        if self.encrypt is not None and not _ENV_NAME.fullmatch(self.encrypt):
+            # Never quote the value: someone may have pasted a key here.
+            raise ValueError("encrypt must be env:NAME, the environment variable that holds the keys")
 
 
 STORE_OPTION_NAMES: frozenset[str] = frozenset(StoreOptions.__struct_fields__)
@@ -113,6 +128,10 @@ class BackendConfig:
 _USER_AND_COLON = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*:")
 
 
+# An encrypt= value that is not a plain env:NAME: possibly a key pasted into the URL.
+_PASTED_KEY = re.compile(r"([?&]encrypt=)(?!env:[A-Za-z_][A-Za-z0-9_]*(?:[&#]|$))[^&#]*")
+
+
 def _password_span(url: str) -> tuple[int, int] | None:
     """Return where the password may be in ``url`` (start, end), or ``None`` if it has none."""
     start = _USER_AND_COLON.match(url)
@@ -127,10 +146,14 @@ def redact_url(url: str) -> str:
 
     Works on the text as written (percent-encoded or not), so it is safe to call on a URL that
     failed to parse. Everything from ``user:`` to the last ``@`` is hidden, so a password with
-    a raw ``/``, ``?`` or ``#`` is hidden whole too (at worst, more than the password is).
+    a raw ``/``, ``?`` or ``#`` is hidden whole too (at worst, more than the password is). An
+    ``encrypt=`` value other than ``env:NAME`` (a key pasted where its variable's name belongs)
+    is hidden too.
     """
     span = _password_span(url)
-    return url if span is None else f"{url[: span[0]]}***{url[span[1] :]}"
+    if span is not None:
+        url = f"{url[: span[0]]}***{url[span[1] :]}"
+    return _PASTED_KEY.sub(r"\1***", url)
 
 
 def resolve_url(url: str | None) -> str:
@@ -189,7 +212,7 @@ def parse_url(url: str, **overrides: Any) -> BackendConfig:
     )
 
 
-def _port(parts: SplitResult | None) -> int | None | Literal[False]:
+def _port(parts: SplitResult | None) -> int | Literal[False] | None:
     """Return the URL's port, ``None`` if it has none, ``False`` if it is invalid."""
     if parts is None:
         return False
