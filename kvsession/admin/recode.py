@@ -95,7 +95,7 @@ class Recoder:
         parts = [self.target]
         if stages.compression is not None:
             parts.append("zstd")
-        if stages.keyring is not None:
+        if stages.keyring is not None and stages.keyring.current_id is not None:
             parts.append(f"key {stages.keyring.current_id}")
         return "+".join(parts)
 

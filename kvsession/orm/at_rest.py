@@ -158,8 +158,9 @@ class ValueStages:
             from cryptography.exceptions import InvalidTag
 
             self._invalid_tag: type[Exception] = InvalidTag
-            self._writing_id = keyring.current_id
-            self._writing_cipher = keyring.cipher(keyring.current_id)
+        writing_id = keyring.current_id if keyring is not None else None
+        self._writing_id = None if writing_id is None else writing_id.encode("ascii")
+        self._writing_cipher = None if writing_id is None or keyring is None else keyring.cipher(writing_id)
 
     @property
     def active(self) -> bool:
@@ -186,15 +187,14 @@ class ValueStages:
             packed = _get_zstd().compress(data, compression.level)
             if len(packed) + len(_COMPRESSED_HEADER) < len(data):
                 data, flags = packed, _ZSTD
-        if self.keyring is None:
+        cipher, key_id = self._writing_cipher, self._writing_id
+        if cipher is None or key_id is None:
             return _COMPRESSED_HEADER + data if flags else data
         if key is None:
             raise CodecError("an encrypted value needs the key it is stored under (bound as associated data)")
-        key_id = self._writing_id.encode("ascii")
         header = bytes((_MAGIC, _VERSION, flags | _AESGCM, len(key_id))) + key_id
         nonce = os.urandom(_NONCE_BYTES)
-        sealed: bytes = self._writing_cipher.encrypt(nonce, data, header + key.encode())  # type: ignore[union-attr]
-        return header + nonce + sealed
+        return header + nonce + cipher.encrypt(nonce, data, header + key.encode())
 
     def open(self, data: bytes, key: str) -> bytes:
         """Undo the stages ``data``'s header names; return the value as the format wrote it.

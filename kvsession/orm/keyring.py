@@ -54,13 +54,18 @@ class Keyring:
         keys: ``(key_id, key)`` pairs (or a mapping, in its order), oldest first. A key id is
             1-32 characters of ``A-Z a-z 0-9 . _ -`` and is stored in every value's header;
             a key is 32 bytes (:meth:`generate_key` makes one).
+        read_only: Only decrypt: values are written unencrypted. To turn encryption off, read
+            with such a keyring and ``kvsession recode``, then drop it.
 
     Raises:
         ConfigError: No key, a duplicate or invalid key id, a key that is not 32 bytes, or the
             ``cryptography`` package is missing. Messages name key ids, never key material.
     """
 
-    def __init__(self, keys: Mapping[str, bytes] | Iterable[tuple[str, bytes]]) -> None:
+    def __init__(
+        self, keys: Mapping[str, bytes] | Iterable[tuple[str, bytes]], *, read_only: bool = False
+    ) -> None:
+        self.read_only = read_only
         pairs: list[tuple[str, bytes]] = list(keys.items() if isinstance(keys, Mapping) else keys)
         if not pairs:
             raise ConfigError("keyring | no key given")
@@ -128,9 +133,9 @@ class Keyring:
         return f"{key_id}:{base64.b64encode(Keyring.generate_key()).decode()}"
 
     @property
-    def current_id(self) -> str:
-        """The newest key id: every write is encrypted with it."""
-        return self._current
+    def current_id(self) -> str | None:
+        """The newest key id, which every write is encrypted with; ``None`` if read-only."""
+        return None if self.read_only else self._current
 
     @property
     def key_ids(self) -> tuple[str, ...]:
@@ -142,4 +147,4 @@ class Keyring:
         return self._ciphers.get(key_id)
 
     def __repr__(self) -> str:
-        return f"Keyring(key_ids={self.key_ids!r}, current={self._current!r})"
+        return f"Keyring(key_ids={self.key_ids!r}, current={self.current_id!r})"
