@@ -8,6 +8,7 @@ import base64
 import logging
 import traceback
 from collections.abc import Callable
+from typing import cast
 from urllib.parse import quote
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 import kvsession
 from kvsession.kv.config import parse_url, redact_url
 from kvsession.kv.errors import KVSessionError
+from kvsession.kv.protocol import KeyValueBackend
 from kvsession.orm import Keyring
 from kvsession.strands.repository import KVSessionRepository
 from tests.cli.helpers import Cli, closed_port
@@ -50,7 +52,7 @@ def _shown(exc: BaseException) -> str:
 def _attempt(out: list[str], action: Callable[[], object]) -> object | None:
     try:
         result = action()
-    except Exception as exc:  # noqa: BLE001 - every error is collected and searched
+    except Exception as exc:
         out.append(_shown(exc))
         return None
     out.append(repr(result))
@@ -72,14 +74,17 @@ def test_no_repr_error_traceback_or_log_shows_a_secret(
     for url in _urls(port):
         out.append(redact_url(url))
         _attempt(out, lambda url=url: parse_url(url))  # type: ignore[misc]
-        backend = _attempt(out, lambda url=url: kvsession.connect(url, socket_connect_timeout=0.2, retries=0))  # type: ignore[misc]
+        backend = cast(
+            "KeyValueBackend | None",
+            _attempt(out, lambda url=url: kvsession.connect(url, socket_connect_timeout=0.2, retries=0)),  # type: ignore[misc]
+        )
         if backend is None:
             continue
-        out += [repr(vars(backend)), str(vars(backend)), repr(backend.config), str(backend.config)]  # type: ignore[attr-defined]
+        out += [repr(vars(backend)), str(vars(backend)), repr(backend.config), str(backend.config)]
         repo = _attempt(out, lambda b=backend: KVSessionRepository(b, keyring=Keyring.from_env("APP_KEYS")))  # type: ignore[misc]
         out += [repr(vars(repo)) if repo is not None else ""]
-        _attempt(out, lambda b=backend: b.get("session:s1"))  # type: ignore[misc,attr-defined]
-        backend.close()  # type: ignore[attr-defined]
+        _attempt(out, lambda b=backend: b.get("session:s1"))  # type: ignore[misc]
+        backend.close()
     out += [record.getMessage() for record in caplog.records]
     out += [str(record.exc_info) for record in caplog.records if record.exc_info]
     assert any("cannot" in text or "refused" in text.lower() for text in out)  # errors were reached
