@@ -56,6 +56,7 @@ _VERSION: Final = 1
 _ZSTD: Final = 0x01
 _AESGCM: Final = 0x02
 _KNOWN_FLAGS: Final = _ZSTD | _AESGCM
+_MIN_SEALED: Final = 4 + 1 + 12 + 16  # header with a 1-byte key id, nonce, tag
 _NONCE_BYTES: Final = 12
 _TAG_BYTES: Final = 16
 # Valkey's largest string (proto-max-bulk-len): a frame claiming more is hostile or damaged, and
@@ -211,19 +212,22 @@ class ValueStages:
                 another key, or altered or copied from another key; names the key id and ``key``.
             CodecError: A damaged header or compressed frame, or a newer header version.
         """
-        # Fast path (restore decodes thousands): a header this keyring wrote, looked up whole.
-        end = 4 + data[3] if len(data) > 3 else 0
-        cipher = self._by_header.get(data[:end]) if end else None
-        if cipher is not None and len(data) >= end + _NONCE_BYTES + _TAG_BYTES:
+        # Fast path (restore decodes thousands): a header this keyring wrote, looked up whole;
+        # a shorter value fails the tag check and takes the slow path, which names the problem.
+        if len(data) > _MIN_SEALED:
+            end = 4 + data[3]
             header = data[:end]
-            try:
-                plain: bytes = cipher.decrypt(
-                    data[end : end + _NONCE_BYTES], data[end + _NONCE_BYTES :], header + key.encode()
-                )
-            except self._invalid_tag:
-                pass  # the slow path below names the key id in the error
-            else:
-                return _get_zstd().decompress(plain, key) if data[2] & _ZSTD else plain
+            cipher = self._by_header.get(header)
+            if cipher is not None:
+                nonce_end = end + _NONCE_BYTES
+                try:
+                    plain: bytes = cipher.decrypt(
+                        data[end:nonce_end], data[nonce_end:], header + key.encode()
+                    )
+                except (self._invalid_tag, ValueError):  # ValueError: a nonce cut short
+                    pass
+                else:
+                    return plain if header[2] == _AESGCM else _get_zstd().decompress(plain, key)
         flags, key_id, start = _header(data, key)
         payload = data[start:]
         if flags & _AESGCM:

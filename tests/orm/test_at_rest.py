@@ -289,3 +289,12 @@ def test_urlsafe_base64_keys_are_accepted() -> None:
     )
     same = Codec("json", stages=ValueStages(keyring=Keyring([("k1", KEY_1)])))
     assert same.decode(SESSION, data, key="x").session_id == "s"
+
+
+def test_truncated_encrypted_values_are_decryption_errors() -> None:
+    keyring = Keyring([("k" * 32, KEY_1)])
+    codec = Codec("json", stages=ValueStages(keyring=keyring))
+    data = codec.encode(SESSION, Session("s", SessionType.AGENT), key="x")
+    for cut in (len(data) - 1, 4 + 32 + 12 + 15, 4 + 32 + 5, 40):
+        with pytest.raises(DecryptionError):
+            codec.decode_many(SESSION, [data[:cut]], ["x"])
