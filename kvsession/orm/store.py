@@ -86,8 +86,9 @@ class ModelStore:
             ``encrypt=env:NAME`` names (none: values are not encrypted).
 
     Raises:
-        ConfigError: ``compress`` or ``keyring`` given with a :class:`Codec` object, the keys
-            ``encrypt=`` names are missing or malformed, or a stage's package is not installed.
+        ConfigError: ``compress`` or ``keyring`` given with a :class:`Codec` object, a codec
+            that does not encrypt while the URL sets ``encrypt``, the keys ``encrypt=`` names
+            are missing or malformed, or a stage's package is not installed.
     """
 
     def __init__(
@@ -105,6 +106,10 @@ class ModelStore:
         if isinstance(codec, Codec):
             if compress is not None or keyring is not None:
                 raise ConfigError("codec | pass compress and keyring to the Codec, not beside it")
+            writes_encrypted = codec.stages is not None and codec.stages.keyring is not None
+            if options.encrypt is not None and not writes_encrypted:
+                # Never a silent plaintext write: the URL asked for encryption.
+                raise ConfigError(f"encrypt=<{options.encrypt}> | the codec given does not encrypt")
             self.codec = codec
         else:
             stages = value_stages(options, compression=compress, keyring=keyring)

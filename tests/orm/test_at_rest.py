@@ -261,6 +261,8 @@ def test_url_options_build_the_stages(monkeypatch: pytest.MonkeyPatch) -> None:
         ModelStore(backend)
     with pytest.raises(ConfigError, match="beside it"):
         ModelStore(MemoryBackend(), codec=get_codec("json"), keyring=Keyring([("k1", KEY_1)]))
+    with pytest.raises(ConfigError, match="does not encrypt"):
+        ModelStore(backend, codec=get_codec("json"))  # the URL asks for encryption: no plaintext
 
 
 @pytest.mark.parametrize(
