@@ -38,7 +38,7 @@ _EXTRA: Final = "pip install 'kvsession[encryption]'"
 def _aesgcm() -> type[AESGCM]:
     try:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-    except ImportError:  # pragma: no cover - the extra is installed wherever tests run
+    except ImportError:
         raise ConfigError(f"encryption needs the cryptography package: {_EXTRA}") from None
     return AESGCM
 

@@ -300,3 +300,23 @@ def test_truncated_encrypted_values_are_decryption_errors() -> None:
     for cut in (len(data) - 1, 4 + 32 + 12 + 15, 4 + 32 + 5, 40):
         with pytest.raises(DecryptionError):
             codec.decode_many(SESSION, [data[:cut]], ["x"])
+
+
+def test_a_missing_extra_is_a_one_line_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from kvsession.orm import at_rest
+
+    monkeypatch.setitem(sys.modules, "zstandard", None)
+    monkeypatch.setattr(at_rest, "_zstd", None)
+    with pytest.raises(
+        ConfigError,
+        match=r"^compression needs the zstandard package: pip install 'kvsession\[compression\]'$",
+    ):
+        ModelStore(MemoryBackend(), compress="zstd")
+    monkeypatch.setitem(sys.modules, "cryptography.hazmat.primitives.ciphers.aead", None)
+    with pytest.raises(
+        ConfigError,
+        match=r"^encryption needs the cryptography package: pip install 'kvsession\[encryption\]'$",
+    ):
+        Keyring([("k1", KEY_1)])
