@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         CodecError,
         ConfigError,
         ConflictError,
+        DecryptionError,
         ForwardingBackend,
         InvalidIdError,
         KeyValueBackend,
@@ -42,7 +43,16 @@ if TYPE_CHECKING:
         connect,
         parse_url,
     )
-    from kvsession.orm import Codec, KeyTemplate, Model, ModelStore, OrderedIndex, SetIndex
+    from kvsession.orm import (
+        Codec,
+        Compression,
+        Keyring,
+        KeyTemplate,
+        Model,
+        ModelStore,
+        OrderedIndex,
+        SetIndex,
+    )
     from kvsession.strands import (
         IncompleteSessionError,
         KVSessionManager,
@@ -64,10 +74,12 @@ _EXPORTS = {
             "CodecError",
             "ConfigError",
             "ConflictError",
+            "DecryptionError",
             "ForwardingBackend",
             "InvalidIdError",
             "KVSessionError",
             "KeyValueBackend",
+            "Keyring",
             "MemoryBackend",
             "NotFoundError",
             "RecordExistsError",
@@ -80,7 +92,8 @@ _EXPORTS = {
         "kvsession.kv",
     ),
     **dict.fromkeys(
-        ["Codec", "KeyTemplate", "Model", "ModelStore", "OrderedIndex", "SetIndex"], "kvsession.orm"
+        ["Codec", "Compression", "KeyTemplate", "Keyring", "Model", "ModelStore", "OrderedIndex", "SetIndex"],
+        "kvsession.orm",
     ),
     **dict.fromkeys(
         [
@@ -103,8 +116,10 @@ __all__ = [
     "Batch",
     "Codec",
     "CodecError",
+    "Compression",
     "ConfigError",
     "ConflictError",
+    "DecryptionError",
     "ForwardingBackend",
     "IncompleteSessionError",
     "InvalidIdError",
@@ -113,6 +128,7 @@ __all__ = [
     "KVSessionRepository",
     "KeyTemplate",
     "KeyValueBackend",
+    "Keyring",
     "MemoryBackend",
     "MessageExistsError",
     "Model",

@@ -13,7 +13,7 @@ from strands.types.session import Session
 
 from kvsession.admin.layout import SessionLayout
 from kvsession.kv.errors import CodecError
-from kvsession.orm import sniff_format
+from kvsession.orm import stored_form
 from kvsession.strands.repository import KVSessionRepository
 
 __all__ = ["KeyRow", "SessionSummary", "clear_leftovers", "iter_sessions", "key_rows", "summarize"]
@@ -127,9 +127,15 @@ def key_rows(repo: KVSessionRepository, layout: SessionLayout) -> list[KeyRow]:
 
 def _format_of(value: bytes) -> str:
     try:
-        return sniff_format(value)
+        form = stored_form(value)
     except CodecError:
         return "unknown"
+    shown: list[str] = [form.format or "encrypted"]
+    if form.compressed:
+        shown.append("zstd")
+    if form.key_id is not None:
+        shown.append(f"key {form.key_id}")
+    return "+".join(shown)
 
 
 def clear_leftovers(repo: KVSessionRepository, session_id: str) -> int:

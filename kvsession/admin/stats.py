@@ -17,7 +17,7 @@ import msgspec
 from kvsession.admin.layout import all_session_ids, session_layout
 from kvsession.kv.capabilities import MemoryUsage
 from kvsession.kv.errors import CodecError
-from kvsession.orm import sniff_format
+from kvsession.orm import stored_form
 from kvsession.strands.repository import KVSessionRepository
 
 __all__ = ["MemorySource", "SessionStats", "StatsCollector", "StoreStats"]
@@ -36,8 +36,10 @@ class SessionStats(msgspec.Struct, kw_only=True):
         keys: Keys it owns (records and indexes).
         messages: Message records.
         memory: Bytes (server memory, or value sizes; see ``StoreStats.memory_source``).
-        json: Records stored as JSON.
-        msgpack: Records stored as MessagePack.
+        json: Records stored as JSON (compressed or not; encrypted ones are not opened).
+        msgpack: Records stored as MessagePack (likewise).
+        compressed: Records stored zstd-compressed.
+        encrypted: Records stored encrypted.
     """
 
     session_id: str
@@ -46,6 +48,8 @@ class SessionStats(msgspec.Struct, kw_only=True):
     memory: int = 0
     json: int = 0
     msgpack: int = 0
+    compressed: int = 0
+    encrypted: int = 0
 
 
 class StoreStats(msgspec.Struct, kw_only=True):
@@ -57,9 +61,11 @@ class StoreStats(msgspec.Struct, kw_only=True):
         keys: Keys of all sessions, plus the sessions index itself.
         memory: Total bytes.
         memory_source: ``memory_usage`` (Valkey ``MEMORY USAGE``) or ``value_sizes``.
-        json: Records stored as JSON.
-        msgpack: Records stored as MessagePack.
+        json: Records stored as JSON (encrypted ones are not opened).
+        msgpack: Records stored as MessagePack (likewise).
         largest: The largest sessions by memory.
+        compressed: Records stored zstd-compressed.
+        encrypted: Records stored encrypted.
     """
 
     store: str
@@ -70,6 +76,8 @@ class StoreStats(msgspec.Struct, kw_only=True):
     json: int
     msgpack: int
     largest: list[SessionStats]
+    compressed: int = 0
+    encrypted: int = 0
 
 
 class StatsCollector:
@@ -106,12 +114,14 @@ class StatsCollector:
                 if self._memory is None:
                     result.memory += len(data)
                 try:
-                    fmt = sniff_format(data)
+                    form = stored_form(data)
                 except CodecError:
                     continue
-                if fmt == "json":
+                result.compressed += form.compressed
+                result.encrypted += form.key_id is not None
+                if form.format == "json":
                     result.json += 1
-                else:
+                elif form.format == "msgpack":
                     result.msgpack += 1
         if self._memory is not None:
             for start in range(0, len(keys), _PAGE):
@@ -155,5 +165,7 @@ class StatsCollector:
             memory_source=self.memory_source,
             json=sum(s.json for s in per_session),
             msgpack=sum(s.msgpack for s in per_session),
+            compressed=sum(s.compressed for s in per_session),
+            encrypted=sum(s.encrypted for s in per_session),
             largest=sorted(per_session, key=lambda s: (-s.memory, s.session_id))[:limit],
         )

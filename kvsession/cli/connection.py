@@ -24,7 +24,7 @@ from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 from valkey.exceptions import ValkeyError
 
 from kvsession.cli.output import CliError
-from kvsession.kv.config import ENV_URL, parse_url
+from kvsession.kv.config import ENV_URL, parse_url, redact_url
 from kvsession.kv.errors import BackendUnavailable, ConfigError
 from kvsession.kv.protocol import KeyValueBackend
 from kvsession.kv.registry import connect
@@ -168,7 +168,7 @@ def _where(url: str) -> str:
     try:
         config = parse_url(url)
     except ConfigError:
-        return url
+        return redact_url(url)
     if config.host is None:
         return f"{config.scheme}://{config.name}"
     port = f":{config.port}" if config.port is not None else ""

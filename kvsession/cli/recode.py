@@ -25,24 +25,31 @@ def _warn(exc: CodecError) -> None:
 
 @click.command()
 @click.option(
-    "--codec", "target", type=click.Choice(FORMATS), required=True, help="The codec to rewrite into."
+    "--codec",
+    "target",
+    type=click.Choice(FORMATS),
+    help="The codec to rewrite into [default: the URL's codec].",
 )
 @click.option("--dry-run", is_flag=True, help="Only count what would be rewritten.")
 @url_option
-def recode(target: str, dry_run: bool, url: str | None) -> None:
+def recode(target: str | None, dry_run: bool, url: str | None) -> None:
     """Rewrite stored records in another codec, while the store is in use.
 
-    Records already in the target codec are skipped, so it can be re-run at any time and
-    continues where it stopped. Readers decode both codecs, so nothing breaks meanwhile;
-    set codec=<target> in your URL so that new writes use it too.
+    Records are rewritten in the codec and with the URL's compress= and encrypt= stages
+    (encrypted with the newest key): after a key rotation, this re-encrypts the store.
+    Records already stored that way are skipped, so it can be re-run at any time and
+    continues where it stopped. Readers decode every codec and stage, so nothing breaks
+    meanwhile; set the same options in your URL so that new writes use them too.
 
     \b
     Example:
       kvsession recode --codec msgpack
+      kvsession recode --url 'valkey://host:6379/0?compress=zstd&encrypt=env:KVSESSION_KEYS'
     """  # noqa: D301 - click needs the \b (backspace) marker to keep examples unwrapped
     total = RecodeCounts()
     with open_store(url) as store:
         recoder = Recoder(store.repo, target, dry_run=dry_run, on_unreadable=_warn)
+        shown = recoder.describe()
         session_ids = all_session_ids(store.repo)
         with progress(len(session_ids), "recoding") as bar:
             for session_id in session_ids:
@@ -50,7 +57,7 @@ def recode(target: str, dry_run: bool, url: str | None) -> None:
                 total.add(recoder.session(session_id))
                 bar.advance(1)
     verb = "would recode" if dry_run else "recoded"
-    line = f"{verb} {total.recoded} value(s) to {target}; {total.already} already {target}"
+    line = f"{verb} {total.recoded} value(s) to {shown}; {total.already} already {shown}"
     if total.changed:
         line += f"; {total.changed} changed meanwhile, left alone (run again)"
     if total.unreadable:

@@ -44,6 +44,16 @@ def stats(limit: int, as_json: bool, url: str | None) -> None:
     _print(result)
 
 
+def _stages(result: StoreStats) -> str:
+    """`` · compressed N · encrypted N``, for the stages that some records went through."""
+    parts = [
+        f" · {name} {count}"
+        for name, count in (("compressed", result.compressed), ("encrypted", result.encrypted))
+        if count
+    ]
+    return "".join(parts)
+
+
 def _print(result: StoreStats) -> None:
     console = out_console()
     source = (
@@ -56,7 +66,7 @@ def _print(result: StoreStats) -> None:
         "sessions": str(result.sessions),
         "keys": f"{result.keys} (records, indexes and the sessions index)",
         "memory": f"{human_size(result.memory)} ({source})",
-        "codecs": f"json {result.json} · msgpack {result.msgpack}",
+        "codecs": f"json {result.json} · msgpack {result.msgpack}" + _stages(result),
     }
     for name, value in summary.items():
         console.print(f"{name:<9} {value}")

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 import msgspec
 
@@ -36,6 +36,8 @@ ENV_URL = "KVSESSION_URL"
 
 DEFAULT_URL = "valkey://127.0.0.1:6379/0"
 
+_ENV_NAME = re.compile(r"env:[A-Za-z_][A-Za-z0-9_]*")
+
 OptionsT = TypeVar("OptionsT", bound=msgspec.Struct)
 
 
@@ -48,6 +50,11 @@ class StoreOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, fro
         touch_on_read: Whether reads also keep a session with a ``ttl`` alive.
         prefix: Namespace put in front of every key (``prefix:session:...``).
         key_scheme: ``standalone`` or ``cluster`` (session id wrapped as a hash tag).
+        compress: ``none`` (default) or ``zstd``: compress values of ``compress_threshold``
+            bytes or more. Compressed values read back whatever this says.
+        compress_threshold: Smallest encoded value, in bytes, that is compressed (default 1024).
+        encrypt: ``env:NAME``: encrypt every value with the keys in the environment variable
+            ``NAME`` (``key_id:base64key[,...]``, newest last). The URL names keys, never holds them.
     """
 
     codec: Literal["json", "msgpack"] = "json"
@@ -55,10 +62,18 @@ class StoreOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, fro
     touch_on_read: bool = False
     prefix: str = ""
     key_scheme: Literal["standalone", "cluster"] = "standalone"
+    compress: Literal["none", "zstd"] = "none"
+    compress_threshold: int = 1024
+    encrypt: str | None = None
 
     def __post_init__(self) -> None:
         if self.ttl is not None and not (math.isfinite(self.ttl) and self.ttl > 0):
             raise ValueError("ttl must be a finite number of seconds above 0")
+        if self.compress_threshold < 0:
+            raise ValueError("compress_threshold must be 0 or more bytes")
+        if self.encrypt is not None and not _ENV_NAME.fullmatch(self.encrypt):
+            # Never quote the value: someone may have pasted a key here.
+            raise ValueError("encrypt must be env:NAME, the environment variable that holds the keys")
 
 
 STORE_OPTION_NAMES: frozenset[str] = frozenset(StoreOptions.__struct_fields__)
@@ -96,19 +111,49 @@ class BackendConfig:
         """Return the URL with the password replaced by ``***``, for logs and errors."""
         return redact_url(self.url)
 
+    def __repr__(self) -> str:
+        # Written out rather than generated: the generated repr would print ``url`` and
+        # ``password`` as they are, and a repr ends up in logs, tracebacks and ``vars(backend)``.
+        password = None if self.password is None else "***"
+        return (
+            f"BackendConfig(url={self.redacted()!r}, scheme={self.scheme!r}, host={self.host!r}, "
+            f"port={self.port!r}, db={self.db!r}, name={self.name!r}, username={self.username!r}, "
+            f"password={password!r}, store={self.store!r}, backend_options={dict(self.backend_options)!r})"
+        )
 
-# Within the authority (up to the first "/", "?" or "#"), greedy up to its last "@", as urlsplit
-# reads it: a raw "@" in a password is redacted whole.
-_PASSWORD = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*):[^/?#]*@")
+
+# "scheme://name:" starts a user and password. The password runs to the LAST "@" of the whole URL,
+# not only of the authority: a password holding a raw "/", "?" or "#" ends the authority early for
+# urlsplit, and the rest of it would be read as path, query or fragment (and quoted in errors).
+_USER_AND_COLON = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@?#]*:")
+
+
+# An encrypt= value that is not a plain env:NAME: possibly a key pasted into the URL.
+_PASTED_KEY = re.compile(r"([?&]encrypt=)(?!env:[A-Za-z_][A-Za-z0-9_]*(?:[&#]|$))[^&#]*")
+
+
+def _password_span(url: str) -> tuple[int, int] | None:
+    """Return where the password may be in ``url`` (start, end), or ``None`` if it has none."""
+    start = _USER_AND_COLON.match(url)
+    if start is None:
+        return None
+    end = url.rfind("@")
+    return (start.end(), end) if end >= start.end() else None
 
 
 def redact_url(url: str) -> str:
     """Return ``url`` with any password (``scheme://user:PASSWORD@host``) replaced by ``***``.
 
     Works on the text as written (percent-encoded or not), so it is safe to call on a URL that
-    failed to parse.
+    failed to parse. Everything from ``user:`` to the last ``@`` is hidden, so a password with
+    a raw ``/``, ``?`` or ``#`` is hidden whole too (at worst, more than the password is). An
+    ``encrypt=`` value other than ``env:NAME`` (a key pasted where its variable's name belongs)
+    is hidden too.
     """
-    return _PASSWORD.sub(r"\1:***@", url, count=1)
+    span = _password_span(url)
+    if span is not None:
+        url = f"{url[: span[0]]}***{url[span[1] :]}"
+    return _PASTED_KEY.sub(r"\1***", url)
 
 
 def resolve_url(url: str | None) -> str:
@@ -129,10 +174,20 @@ def parse_url(url: str, **overrides: Any) -> BackendConfig:
     shown = redact_url(url)
     try:
         parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        # urlsplit's message may quote part of the password; say what is wrong without it.
-        raise ConfigError(f"url=<{shown}> | malformed URL (is the port a number from 0 to 65535?)") from exc
+    except ValueError:
+        parts = None
+    if parts is not None and _password_span(url) is not None and "@" not in parts.netloc:
+        # The "@" urlsplit did not see as ending the user info: a password with a raw "/", "?"
+        # or "#" (its tail would be read as path, options or fragment), or an "@" in an option.
+        raise ConfigError(
+            f"url=<{shown}> | malformed URL: percent-encode '/', '?' and '#' in a password "
+            "(%2F, %3F, %23) and '@' in an option value (%40)"
+        )
+    port = _port(parts)
+    if parts is None or port is False:
+        # Raised outside the except block, so that not even ``__context__`` keeps urlsplit's
+        # error: its message may quote part of the password.
+        raise ConfigError(f"url=<{shown}> | malformed URL (is the port a number from 0 to 65535?)")
     if not parts.scheme:
         raise ConfigError(f"url=<{shown}> | missing scheme, e.g. valkey://127.0.0.1:6379/0 or memory://")
     options: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
@@ -147,7 +202,7 @@ def parse_url(url: str, **overrides: Any) -> BackendConfig:
         url=url,
         scheme=parts.scheme.lower(),
         host=parts.hostname,
-        port=port,
+        port=port if isinstance(port, int) else None,
         db=int(db_text) if db_text else None,
         name=parts.hostname or "",
         username=unquote(parts.username) if parts.username else None,
@@ -155,6 +210,16 @@ def parse_url(url: str, **overrides: Any) -> BackendConfig:
         store=store,
         backend_options=backend_raw,
     )
+
+
+def _port(parts: SplitResult | None) -> int | Literal[False] | None:
+    """Return the URL's port, ``None`` if it has none, ``False`` if it is invalid."""
+    if parts is None:
+        return False
+    try:
+        return parts.port
+    except ValueError:
+        return False
 
 
 def convert_options(raw: Mapping[str, Any], options_type: type[OptionsT], *, url: str) -> OptionsT:

@@ -13,6 +13,7 @@ __all__ = [
     "CodecError",
     "ConfigError",
     "ConflictError",
+    "DecryptionError",
     "InvalidIdError",
     "KVSessionError",
     "NotFoundError",
@@ -93,6 +94,23 @@ class CodecError(KVSessionError):
         self.key = key
         prefix = f"key=<{key}> | " if key is not None else ""
         super().__init__(f"{prefix}{message}")
+
+
+class DecryptionError(CodecError):
+    """An encrypted value cannot be decrypted; nothing is returned in its place.
+
+    Its key id is not in the keyring (or no keyring is configured), the key under that id is
+    not the one it was written with, or the value was altered or copied from another key (the
+    key name is bound to it).
+
+    Attributes:
+        key: The key the value was read from.
+        key_id: The key id its header names.
+    """
+
+    def __init__(self, message: str, *, key: str | None, key_id: str) -> None:
+        self.key_id = key_id
+        super().__init__(message, key=key)
 
 
 class RecordExistsError(ConflictError):

@@ -1,8 +1,9 @@
 """``Codec``: the one place stored bytes are made and read, for every model.
 
 Stages, applied in this order on write and undone in reverse on read: the wire format (``json``
-or ``msgpack``, chosen per store), then — as they land — compression and encryption. Reading never
-trusts the configuration: the format is sniffed from the first byte, so data written under one
+or ``msgpack``, chosen per store), then compression and encryption (:mod:`kvsession.orm.at_rest`,
+when configured). Reading never trusts the configuration: the format is sniffed from the first
+byte, and a stage header (first byte 0xC1) says which stages to undo, so data written under one
 codec stays readable under another. Every failure is a :class:`~kvsession.kv.errors.CodecError`
 naming the key, the model and, where the decoder knows it, the field (``at `$.message_id```); a
 value that cannot be stored faithfully is refused naming its path (``at `$.state.x[2]```).
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, Final, TypeVar
 
 from kvsession.kv.errors import CodecError, ConfigError
+from kvsession.orm.at_rest import SEALED_PREFIX, ValueStages, stage_reader
 from kvsession.orm.formats import (
     DECODE_ERRORS,
     ENCODE_ERRORS,
@@ -40,15 +42,21 @@ class Codec:
     Args:
         format: ``"json"`` (default: readable in valkey-cli, interchangeable with Strands'
             JSON files) or ``"msgpack"`` (smaller and faster; needs a bytes-returning connection).
+        stages: Compression and/or encryption after the format; ``None`` (default) writes the
+            format's bytes as they are. Either way, compressed values read back, and encrypted
+            ones do with their key in ``stages.keyring``.
 
     Raises:
         ConfigError: ``format`` is not a known format.
     """
 
-    def __init__(self, format: str = "json") -> None:
+    def __init__(self, format: str = "json", *, stages: ValueStages | None = None) -> None:
         if format not in FORMATS:
             raise ConfigError(f"codec=<{format}> | unknown codec; valid codecs: {', '.join(FORMATS)}")
         self.format: Format = format  # type: ignore[assignment]
+        # None unless a stage is on: the plain path then has no stage on it at all.
+        self.stages = stages if stages is not None and stages.active else None
+        self._open = stage_reader(stages).open
 
     @property
     def name(self) -> str:
@@ -56,7 +64,11 @@ class Codec:
         return self.format
 
     def __repr__(self) -> str:
-        return f"Codec({self.format!r})"
+        return (
+            f"Codec({self.format!r})"
+            if self.stages is None
+            else f"Codec({self.format!r}, stages={self.stages!r})"
+        )
 
     def encode(self, model: Model[T], value: T, *, key: str | None = None) -> bytes:
         """Encode ``value`` as a record of ``model``.
@@ -65,9 +77,10 @@ class Codec:
             CodecError: A value inside cannot be encoded; names ``key``.
         """
         try:
-            return model.converter.encode(value, self.format)
+            data = model.converter.encode(value, self.format)
         except ENCODE_ERRORS as exc:
             raise CodecError(f"cannot encode {model.name} as {self.format}: {exc}", key=key) from exc
+        return data if self.stages is None else self.stages.seal(data, key)
 
     def decode(self, model: Model[T], data: bytes | str, *, key: str) -> T:
         """Decode a stored record of ``model``, in either format.
@@ -75,6 +88,8 @@ class Codec:
         Raises:
             CodecError: Empty, truncated, foreign or invalid data; names ``key`` and the field.
         """
+        if type(data) is bytes and data[:1] == SEALED_PREFIX:
+            data = self._open(data, key)
         raw, fmt = prepare(data, key)
         try:
             return model.converter.reader(fmt)(raw)
@@ -101,6 +116,9 @@ class Codec:
             for data, key in zip(datas, keys, strict=True):
                 fmt = _FIRST_BYTE[data[0]] if type(data) is bytes and data else None
                 if fmt is None:
+                    # Off the plain path: a stage header (0xC1), text, or damaged data.
+                    if type(data) is bytes and data[:1] == SEALED_PREFIX:
+                        data = self._open(data, key)
                     data, fmt = prepare(data, key)
                 try:
                     append(readers[fmt](data))  # type: ignore[arg-type]

@@ -26,8 +26,11 @@ from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 from kvsession.kv.batch import Batch
+from kvsession.kv.errors import ConfigError
 from kvsession.kv.protocol import KeyValueBackend
+from kvsession.orm.at_rest import Compression, value_stages
 from kvsession.orm.codec import Codec, get_codec
+from kvsession.orm.keyring import Keyring
 from kvsession.orm.keys import BoundTemplate, KeySpace, KeyTemplate
 from kvsession.orm.model import Model, OrderedIndex, SetIndex
 
@@ -73,9 +76,19 @@ class ModelStore:
 
     Args:
         backend: Where the bytes go. Its ``config.store`` supplies the defaults below.
-        codec: A :class:`Codec` or a format name; default the URL's ``codec``.
+        codec: A :class:`Codec` (which carries its own stages) or a format name; default the
+            URL's ``codec``.
         keys: The key space; default the URL's ``prefix`` and ``key_scheme``.
         expiry: The expiry policy; default from the URL's ``ttl``.
+        compress: ``"zstd"``, ``"none"`` or a :class:`Compression`; default the URL's
+            ``compress`` and ``compress_threshold``.
+        keyring: Encrypt every value with this keyring's newest key; default the keys the URL's
+            ``encrypt=env:NAME`` names (none: values are not encrypted).
+
+    Raises:
+        ConfigError: ``compress`` or ``keyring`` given with a :class:`Codec` object, a codec
+            that does not encrypt while the URL sets ``encrypt``, the keys ``encrypt=`` names
+            are missing or malformed, or a stage's package is not installed.
     """
 
     def __init__(
@@ -85,10 +98,23 @@ class ModelStore:
         codec: Codec | str | None = None,
         keys: KeySpace | None = None,
         expiry: Expiry | None = None,
+        compress: Compression | Literal["none", "zstd"] | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         options = backend.config.store
         self.backend = backend
-        self.codec = codec if isinstance(codec, Codec) else get_codec(codec or options.codec)
+        if isinstance(codec, Codec):
+            if compress is not None or keyring is not None:
+                raise ConfigError("codec | pass compress and keyring to the Codec, not beside it")
+            writes_encrypted = codec.stages is not None and codec.stages.keyring is not None
+            if options.encrypt is not None and not writes_encrypted:
+                # Never a silent plaintext write: the URL asked for encryption.
+                raise ConfigError(f"encrypt=<{options.encrypt}> | the codec given does not encrypt")
+            self.codec = codec
+        else:
+            stages = value_stages(options, compression=compress, keyring=keyring)
+            name = codec or options.codec
+            self.codec = get_codec(name) if stages is None else Codec(name, stages=stages)
         self.keys = keys or KeySpace(prefix=options.prefix, cluster=options.key_scheme == "cluster")
         self.expiry = expiry if expiry is not None else Expiry.of(options.ttl)
         self._bound: dict[KeyTemplate, BoundTemplate] = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from strands.session.repository_session_manager import RepositorySessionManager
 from strands.session.session_repository import SessionRepository
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
     from kvsession.kv.protocol import KeyValueBackend
+    from kvsession.orm import Compression, Keyring
 
 __all__ = ["KVSessionManager"]
 
@@ -47,6 +48,9 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
         ttl: Idle expiry, in seconds or as a ``timedelta``; overrides the URL's ``ttl``.
         touch_on_read: Whether reads keep a session with a ttl alive.
         cluster: Use the cluster key scheme (session id as a hash tag); overrides ``key_scheme``.
+        compress: ``"zstd"``, ``"none"`` or a ``Compression``; overrides the URL's ``compress``.
+        keyring: A :class:`~kvsession.orm.Keyring` to encrypt every value with; overrides the
+            URL's ``encrypt``.
         **kwargs: Passed to Strands' ``RepositorySessionManager``.
 
     A manager that connected by itself (no ``backend`` given) owns that connection: release it
@@ -66,6 +70,8 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
         ttl: float | timedelta | None = None,
         touch_on_read: bool | None = None,
         cluster: bool | None = None,
+        compress: Compression | Literal["none", "zstd"] | None = None,
+        keyring: Keyring | None = None,
         **kwargs: Any,
     ) -> None:
         self._owns_backend = backend is None
@@ -76,6 +82,8 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
             cluster=cluster,
             ttl=ttl,
             touch_on_read=touch_on_read,
+            compress=compress,
+            keyring=keyring,
         )
         self._initial_metadata = dict(metadata or {})
         self._created_session: StrandsSession | None = None

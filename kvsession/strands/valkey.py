@@ -26,8 +26,8 @@ class ValkeySessionManager(KVSessionManager):
         session_id: The session to resume, created if it does not exist.
         client: A ``valkey.Valkey`` client you built; if omitted, one is made from ``url``.
         url: ``valkey://...`` URL used when ``client`` is omitted (default ``$KVSESSION_URL``).
-        **options: ``codec``, ``prefix``, ``ttl``, ``touch_on_read``, ``metadata``, as for
-            :class:`KVSessionManager`.
+        **options: ``codec``, ``prefix``, ``ttl``, ``touch_on_read``, ``metadata``,
+            ``compress``, ``keyring``, as for :class:`KVSessionManager`.
     """
 
     def __init__(

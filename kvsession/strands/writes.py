@@ -49,7 +49,7 @@ from typing import Literal, TypeVar
 from kvsession.kv.batch import Batch
 from kvsession.kv.errors import ConflictError
 from kvsession.kv.protocol import DeleteOp, KeyValueBackend, RequireOp, SetOp, WriteOp, WriteTokenOp
-from kvsession.orm import Expiry, KeySpace, KeyTemplate, ModelStore
+from kvsession.orm import Compression, Expiry, Keyring, KeySpace, KeyTemplate, ModelStore
 from kvsession.strands.errors import MessageExistsError, SessionRecordExistsError, SessionRecordNotFoundError
 from kvsession.strands.models import SESSION, SessionKeys
 
@@ -145,6 +145,10 @@ class SessionWrites:
         ttl: Inactivity after which a session expires, in seconds or as a ``timedelta``
             (``None``: never).
         touch_on_read: Whether reads also keep a session alive.
+        compress: ``"zstd"``, ``"none"`` or a :class:`~kvsession.orm.Compression`; default
+            the URL's ``compress``. Compressed values read back either way.
+        keyring: Encrypt every value with this :class:`~kvsession.orm.Keyring`'s newest key;
+            default the keys named by the URL's ``encrypt=env:NAME`` (none: no encryption).
     """
 
     def __init__(
@@ -156,6 +160,8 @@ class SessionWrites:
         cluster: bool | None = None,
         ttl: float | timedelta | None = None,
         touch_on_read: bool | None = None,
+        compress: Compression | Literal["none", "zstd"] | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         options = backend.config.store
         self.backend = backend
@@ -167,6 +173,8 @@ class SessionWrites:
                 cluster=(options.key_scheme == "cluster") if cluster is None else cluster,
             ),
             expiry=Expiry.of(options.ttl if ttl is None else ttl, TTL_SLACK),
+            compress=compress,
+            keyring=keyring,
         )
         self.codec = self.store.codec
         self.keys = SessionKeys(self.store)
