@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kvsession.kv import (
+        AsyncKeyValueBackend,
         BackendConfig,
         BackendError,
         BackendUnavailable,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
         ValueTooLargeError,
         available_schemes,
         connect,
+        connect_async,
         parse_url,
     )
     from kvsession.orm import (
@@ -85,8 +87,10 @@ _EXPORTS = {
             "RecordExistsError",
             "StoreOptions",
             "ValueTooLargeError",
+            "AsyncKeyValueBackend",
             "available_schemes",
             "connect",
+            "connect_async",
             "parse_url",
         ],
         "kvsession.kv",
@@ -110,6 +114,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "AsyncKeyValueBackend",
     "BackendConfig",
     "BackendError",
     "BackendUnavailable",
@@ -144,6 +149,7 @@ __all__ = [
     "ValueTooLargeError",
     "available_schemes",
     "connect",
+    "connect_async",
     "parse_url",
 ]
 

@@ -11,6 +11,7 @@ depend on it and nothing else. What is here:
 - the in-memory backend, and :class:`ForwardingBackend` for wrappers.
 """
 
+from kvsession.kv.aio import AsyncKeyValueBackend, AsyncShell
 from kvsession.kv.batch import Batch
 from kvsession.kv.capabilities import CompareAndSet, MemoryUsage, RawClient, RawClientAccess
 from kvsession.kv.config import BackendConfig, StoreOptions, parse_url
@@ -44,9 +45,11 @@ from kvsession.kv.protocol import (
     WriteOp,
     WriteTokenOp,
 )
-from kvsession.kv.registry import available_schemes, connect
+from kvsession.kv.registry import available_schemes, connect, connect_async, open_async
 
 __all__ = [
+    "AsyncKeyValueBackend",
+    "AsyncShell",
     "BackendConfig",
     "BackendError",
     "BackendUnavailable",
@@ -82,5 +85,7 @@ __all__ = [
     "WriteTokenOp",
     "available_schemes",
     "connect",
+    "connect_async",
+    "open_async",
     "parse_url",
 ]

@@ -16,6 +16,7 @@ from typing import Literal
 
 import msgspec
 
+from kvsession.kv.aio import AsyncShell
 from kvsession.kv.config import BackendConfig, convert_options
 from kvsession.kv.errors import BackendError, ConflictError, ValueTooLargeError
 from kvsession.kv.protocol import (
@@ -84,6 +85,11 @@ class MemoryBackend:
         """Create a memory backend from a ``memory://`` URL."""
         options = convert_options(config.backend_options, cls.Options, url=config.redacted())
         return cls(max_value_bytes=options.max_value_bytes, config=config)
+
+    @classmethod
+    def from_config_async(cls, config: BackendConfig) -> AsyncShell:
+        """Create the async twin for a ``memory://`` URL (an :class:`AsyncShell`: no I/O to await)."""
+        return AsyncShell(cls.from_config(config))
 
     # -- helpers (lock held) --------------------------------------------------------------------
 

@@ -6,7 +6,9 @@ A distribution adds a backend by declaring, in its ``pyproject.toml``::
     myscheme = "my_package:MyBackend"
 
 ``MyBackend`` implements :class:`~kvsession.kv.protocol.KeyValueBackend` and a
-``from_config(config: BackendConfig) -> MyBackend`` classmethod. Core needs no edit.
+``from_config(config: BackendConfig) -> MyBackend`` classmethod. Core needs no edit. A backend
+with an async twin (:class:`~kvsession.kv.aio.AsyncKeyValueBackend`) also has a
+``from_config_async(config)`` classmethod, which :func:`connect_async` calls.
 """
 
 from __future__ import annotations
@@ -15,11 +17,20 @@ import logging
 from importlib.metadata import entry_points
 from typing import Any, Protocol
 
+from kvsession.kv.aio import AsyncKeyValueBackend
 from kvsession.kv.config import BackendConfig, parse_url, resolve_url
 from kvsession.kv.errors import ConfigError
 from kvsession.kv.protocol import KeyValueBackend
 
-__all__ = ["ENTRY_POINT_GROUP", "BackendFactory", "available_schemes", "backend_class", "connect"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "BackendFactory",
+    "available_schemes",
+    "backend_class",
+    "connect",
+    "connect_async",
+    "open_async",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -86,3 +97,37 @@ def connect(url: str | None = None, **overrides: Any) -> KeyValueBackend:
     factory = backend_class(config.scheme)
     logger.debug("scheme=<%s>, url=<%s> | connecting", config.scheme, config.redacted())
     return factory.from_config(config)
+
+
+def open_async(url: str | None = None, **overrides: Any) -> AsyncKeyValueBackend:
+    """Create the async backend named by ``url`` without awaiting anything (see :func:`connect_async`).
+
+    For code that builds its store outside a running loop (a constructor); connections are
+    opened on first use, on the loop that uses them.
+
+    Raises:
+        ConfigError: Unknown scheme or option, a bad option value, or a backend with no async twin.
+    """
+    config = parse_url(resolve_url(url), **overrides)
+    factory = backend_class(config.scheme)
+    opener = getattr(factory, "from_config_async", None)
+    if opener is None:
+        raise ConfigError(f"scheme=<{config.scheme}> | this backend has no async twin (from_config_async)")
+    logger.debug("scheme=<%s>, url=<%s> | opening async backend", config.scheme, config.redacted())
+    backend: AsyncKeyValueBackend = opener(config)
+    return backend
+
+
+async def connect_async(url: str | None = None, **overrides: Any) -> AsyncKeyValueBackend:
+    """Connect to the async backend named by ``url`` (default ``$KVSESSION_URL``).
+
+    The same URLs and options as :func:`connect`: ``memory://``, ``fakeredis://name``,
+    ``valkey://host:port/0?codec=msgpack`` ... Use the backend from the loop that created it.
+
+    Example:
+        >>> backend = await kvsession.connect_async("valkey://127.0.0.1:6379/0")
+
+    Raises:
+        ConfigError: Unknown scheme or option, a bad option value, or a backend with no async twin.
+    """
+    return open_async(url, **overrides)
