@@ -89,6 +89,21 @@ def test_unknown_option_lists_valid_ones(url: str, valid: list[str]) -> None:
         assert name in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("valkey://127.0.0.1:0/0", "port a number from 1 to 65535"),
+        ("valkey://127.0.0.1:65536/0", "port a number from 1 to 65535"),
+        ("memory://?codec=json&codec=msgpack", "'codec' given more than once"),
+        ("valkey://127.0.0.1:6379/0?ttl=5&prefix=a&ttl=6", "'ttl' given more than once"),
+    ],
+)
+def test_urls_that_would_be_read_wrongly_are_refused(url: str, problem: str) -> None:
+    # Port 0 would become 6379 in a client; a repeated option would silently keep its last value.
+    with pytest.raises(ConfigError, match=problem):
+        connect(url)
+
+
 def test_environment_url_is_used_without_an_argument(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_URL, "fakeredis://?codec=msgpack")
     backend = connect()

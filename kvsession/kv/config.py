@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -187,10 +188,14 @@ def parse_url(url: str, **overrides: Any) -> BackendConfig:
     if parts is None or port is False:
         # Raised outside the except block, so that not even ``__context__`` keeps urlsplit's
         # error: its message may quote part of the password.
-        raise ConfigError(f"url=<{shown}> | malformed URL (is the port a number from 0 to 65535?)")
+        raise ConfigError(f"url=<{shown}> | malformed URL (is the port a number from 1 to 65535?)")
     if not parts.scheme:
         raise ConfigError(f"url=<{shown}> | missing scheme, e.g. valkey://127.0.0.1:6379/0 or memory://")
-    options: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    options: dict[str, Any] = dict(pairs)
+    if len(options) != len(pairs):
+        twice = sorted(name for name, count in Counter(name for name, _ in pairs).items() if count > 1)
+        raise ConfigError(f"url=<{shown}> | option {', '.join(map(repr, twice))} given more than once")
     options.update(_normalise(overrides))
     store_raw = {k: v for k, v in options.items() if k in STORE_OPTION_NAMES}
     backend_raw = {k: v for k, v in options.items() if k not in STORE_OPTION_NAMES}
@@ -217,9 +222,11 @@ def _port(parts: SplitResult | None) -> int | Literal[False] | None:
     if parts is None:
         return False
     try:
-        return parts.port
+        port = parts.port
     except ValueError:
         return False
+    # Port 0 is no server's port: refused rather than left for a client to replace with 6379.
+    return False if port == 0 else port
 
 
 def convert_options(raw: Mapping[str, Any], options_type: type[OptionsT], *, url: str) -> OptionsT:

@@ -20,6 +20,7 @@ from kvsession.kv.errors import InvalidIdError
 
 __all__ = [
     "MAX_ID_LENGTH",
+    "MAX_INT_ID",
     "BoundTemplate",
     "KeySpace",
     "KeyTemplate",
@@ -149,11 +150,27 @@ def _char_needs_escape(char: str) -> bool:
     return not char.isascii() and unicodedata.category(char)[0] in "CZ"
 
 
+MAX_INT_ID = 2**53 - 1
+"""The largest integer id: ordered indexes score members by id, and a score (a double) holds
+every integer up to 2**53 exactly."""
+
+
 def validate_message_id(value: object, kind: str = "message_id") -> int:
-    """Return ``value`` if it is a non-negative int (a message id), else raise ``InvalidIdError``."""
+    """Return ``value`` if it is an int from 0 to :data:`MAX_INT_ID` (a message id), else raise.
+
+    Raises:
+        InvalidIdError: naming the id (its first digits only, for a huge int).
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise InvalidIdError(kind, value, "must be a non-negative integer")
+    if value > MAX_INT_ID:
+        raise InvalidIdError(kind, _shown(value), f"larger than {MAX_INT_ID} (2**53 - 1)")
     return value
+
+
+def _shown(value: int) -> object:
+    # str() of an int beyond ~4300 digits raises ValueError: name a huge id by its size instead.
+    return value if value.bit_length() < 256 else f"<an int of {value.bit_length()} bits>"
 
 
 @dataclass(frozen=True, eq=False)  # identity: a template is declared once; hashing stays O(1)

@@ -217,10 +217,25 @@ def test_invalid_ids_raise_before_touching_the_backend(counting: CountingBackend
     assert counting.round_trips == 0
 
 
-def test_invalid_message_id(repo: KVSessionRepository) -> None:
+@pytest.mark.parametrize(
+    "bad",
+    [-1, 2**53, 10**400, 10**5000, True, 1.0, "1"],
+    ids=["negative", "2**53", "10**400", "10**5000", "bool", "float", "str"],
+)
+def test_invalid_message_id(repo: KVSessionRepository, counting: CountingBackend, bad: object) -> None:
+    # Message ids are index scores (doubles): exact only up to 2**53 - 1. A huge int is named by its
+    # size (str() of a 5,000-digit int raises ValueError).
     _populate(repo, 0)
-    with pytest.raises(InvalidIdError, match="message_id"):
-        repo.read_message("s1", "a1", -1)
+    counting.reset()
+    for call in (
+        lambda: repo.read_message("s1", "a1", bad),  # type: ignore[arg-type]
+        lambda: repo.create_message("s1", "a1", SessionMessage({"role": "user", "content": []}, bad)),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(InvalidIdError, match="message_id"):
+            call()
+    assert counting.round_trips == 0
+    repo.create_message("s1", "a1", _message(2**53 - 1))
+    assert [m.message_id for m in repo.list_messages("s1", "a1")] == [2**53 - 1]
 
 
 def test_unicode_ids_are_fine(repo: KVSessionRepository) -> None:
