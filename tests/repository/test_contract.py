@@ -227,10 +227,11 @@ def test_invalid_message_id(repo: KVSessionRepository, counting: CountingBackend
     # size (str() of a 5,000-digit int raises ValueError).
     _populate(repo, 0)
     counting.reset()
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: repo.read_message("s1", "a1", bad),  # type: ignore[arg-type]
         lambda: repo.create_message("s1", "a1", SessionMessage({"role": "user", "content": []}, bad)),  # type: ignore[arg-type]
-    ):
+    ]
+    for call in calls:
         with pytest.raises(InvalidIdError, match="message_id"):
             call()
     assert counting.round_trips == 0
