@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         available_schemes,
         connect,
         connect_async,
+        open_async,
         parse_url,
     )
     from kvsession.orm import (
@@ -55,7 +56,11 @@ if TYPE_CHECKING:
         OrderedIndex,
         SetIndex,
     )
+    from kvsession.storage import InvalidStorageKeyError, ValkeyStorage, ValkeyStorageError
     from kvsession.strands import (
+        AsyncKVSessionManager,
+        AsyncKVSessionRepository,
+        AsyncValkeySessionManager,
         IncompleteSessionError,
         KVSessionManager,
         KVSessionRepository,
@@ -88,9 +93,11 @@ _EXPORTS = {
             "StoreOptions",
             "ValueTooLargeError",
             "AsyncKeyValueBackend",
+            "AsyncShell",
             "available_schemes",
             "connect",
             "connect_async",
+            "open_async",
             "parse_url",
         ],
         "kvsession.kv",
@@ -101,6 +108,9 @@ _EXPORTS = {
     ),
     **dict.fromkeys(
         [
+            "AsyncKVSessionManager",
+            "AsyncKVSessionRepository",
+            "AsyncValkeySessionManager",
             "IncompleteSessionError",
             "KVSessionManager",
             "KVSessionRepository",
@@ -111,10 +121,15 @@ _EXPORTS = {
         ],
         "kvsession.strands",
     ),
+    **dict.fromkeys(["InvalidStorageKeyError", "ValkeyStorage", "ValkeyStorageError"], "kvsession.storage"),
 }
 
 __all__ = [
+    "AsyncKVSessionManager",
+    "AsyncKVSessionRepository",
     "AsyncKeyValueBackend",
+    "AsyncShell",
+    "AsyncValkeySessionManager",
     "BackendConfig",
     "BackendError",
     "BackendUnavailable",
@@ -128,6 +143,7 @@ __all__ = [
     "ForwardingBackend",
     "IncompleteSessionError",
     "InvalidIdError",
+    "InvalidStorageKeyError",
     "KVSessionError",
     "KVSessionManager",
     "KVSessionRepository",
@@ -146,10 +162,13 @@ __all__ = [
     "SetIndex",
     "StoreOptions",
     "ValkeySessionManager",
+    "ValkeyStorage",
+    "ValkeyStorageError",
     "ValueTooLargeError",
     "available_schemes",
     "connect",
     "connect_async",
+    "open_async",
     "parse_url",
 ]
 

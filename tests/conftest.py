@@ -248,8 +248,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not passed:
         return
     terminalreporter.section("passed per backend (the same tests run on each)")
-    terminalreporter.write_line(f"{'suite':<12}" + "".join(f"{backend:>11}" for backend in columns))
+    widths = [max(11, len(backend) + 2) for backend in columns]
+    terminalreporter.write_line(
+        f"{'suite':<12}"
+        + "".join(f"{backend:>{width}}" for backend, width in zip(columns, widths, strict=True))
+    )
     for suite, counts in sorted(passed.items()):
         terminalreporter.write_line(
-            f"{suite:<12}" + "".join(f"{counts.get(backend, 0):>11}" for backend in columns)
+            f"{suite:<12}"
+            + "".join(
+                f"{counts.get(backend, 0):>{width}}" for backend, width in zip(columns, widths, strict=True)
+            )
         )

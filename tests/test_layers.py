@@ -13,6 +13,7 @@ FORBIDDEN = {
     "kvsession.testing": {"strands", "valkey", "click", "rich"},
     "kvsession.strands": {"click", "rich"},
     "kvsession.admin": {"click", "rich"},
+    "kvsession.storage": {"click", "rich"},
     "kvsession": {"strands", "valkey", "click", "rich", "cattrs"},
 }
 

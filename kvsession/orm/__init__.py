@@ -24,10 +24,11 @@ from kvsession.orm.keys import (
     validate_message_id,
 )
 from kvsession.orm.model import Index, Model, OrderedIndex, SetIndex
-from kvsession.orm.store import Expiry, ModelStore
+from kvsession.orm.store import AsyncModelStore, Expiry, ModelStore
 
 __all__ = [
     "FORMATS",
+    "AsyncModelStore",
     "CattrsConverter",
     "Codec",
     "Compression",

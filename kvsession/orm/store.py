@@ -11,6 +11,18 @@ their group are written together or not at all, in one round trip::
         store.create(batch, PREFERENCES, prefs, user_id="u1")
     store.get(PROFILE, user_id="u1")
 
+Sync and async share everything but the I/O. Each read is written once as a *plan*: a generator
+that yields the backend calls it needs (:class:`Call`) and returns the decoded result. A sync
+store runs a plan with :func:`run_plan`, an :class:`AsyncModelStore` with :func:`run_plan_async`
+(``await backend.<method>`` instead of ``backend.<method>``); key building, validation, the codec
+and the queuing of writes are the same code for both::
+
+    store = AsyncModelStore(await kvsession.connect_async("valkey://..."))
+    batch = store.batch()
+    store.create(batch, PROFILE, profile)
+    await store.apply(batch)
+    await store.get(PROFILE, user_id="u1")
+
 Expiry: with a ttl, every record written expires ``ttl * (1 + slack)`` after its write, and the
 record's group is re-expired together, server-side, only when less than ``ttl`` is left — so a
 write costs no extra round trip and the O(N) refresh of a group runs at most once per
@@ -20,23 +32,167 @@ write costs no extra round trip and the O(N) refresh of a group runs at most onc
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal, TypeVar
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, Protocol, TypeVar, cast
 
+from kvsession.kv.aio import AsyncKeyValueBackend
 from kvsession.kv.batch import Batch
 from kvsession.kv.errors import ConfigError
-from kvsession.kv.protocol import KeyValueBackend
+from kvsession.kv.protocol import KeyValueBackend, WriteOp
 from kvsession.orm.at_rest import Compression, value_stages
 from kvsession.orm.codec import Codec, get_codec
 from kvsession.orm.keyring import Keyring
 from kvsession.orm.keys import BoundTemplate, KeySpace, KeyTemplate
 from kvsession.orm.model import Model, OrderedIndex, SetIndex
 
-__all__ = ["Expiry", "ModelStore"]
+if TYPE_CHECKING:
+    from kvsession.kv.config import BackendConfig
+
+__all__ = [
+    "AsyncModelStore",
+    "Call",
+    "Expiry",
+    "Io",
+    "ModelStore",
+    "ModelStoreBase",
+    "Plan",
+    "run_plan",
+    "run_plan_async",
+]
 
 T = TypeVar("T")
+
+
+class _Configured(Protocol):
+    @property
+    def config(self) -> BackendConfig: ...
+
+
+B = TypeVar("B", bound=_Configured)
+"""The backend of a store: a sync ``KeyValueBackend`` or an ``AsyncKeyValueBackend``."""
+
+
+# -- plans: what to ask the backend, without asking it ----------------------------------------------
+
+
+class Call(NamedTuple):
+    """One backend call a plan needs: the protocol method's name and its arguments."""
+
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = MappingProxyType({})
+
+
+Plan = Generator[Call, Any, T]
+"""A read or write written once for sync and async: it yields each backend call it needs
+(one round trip each), is sent the call's result (or has its exception thrown in), and returns
+its own result. Run it with :func:`run_plan` or :func:`run_plan_async`."""
+
+
+def run_plan(backend: KeyValueBackend, plan: Plan[T]) -> T:
+    """Run ``plan`` against a sync backend: each call it yields is made, its result sent back."""
+    try:
+        call = next(plan)
+        while True:
+            try:
+                result = getattr(backend, call.method)(*call.args, **call.kwargs)
+            except BaseException as exc:  # the plan decides: translate, remember, re-raise
+                call = plan.throw(exc)
+            else:
+                call = plan.send(result)
+    except StopIteration as done:
+        return cast("T", done.value)
+
+
+async def run_plan_async(backend: AsyncKeyValueBackend, plan: Plan[T]) -> T:
+    """Run ``plan`` against an async backend: the same as :func:`run_plan`, each call awaited.
+
+    A cancellation while a call is awaited is thrown into the plan like any other exception
+    (the plan forgets nothing it must remember), then propagates.
+    """
+    try:
+        call = next(plan)
+        while True:
+            try:
+                result = await getattr(backend, call.method)(*call.args, **call.kwargs)
+            except BaseException as exc:
+                call = plan.throw(exc)
+            else:
+                call = plan.send(result)
+    except StopIteration as done:
+        return cast("T", done.value)
+
+
+class Io:
+    """Typed one-call plans, the building blocks of bigger ones (``data = yield from Io.get(key)``).
+
+    Each is one backend call, so one round trip on a networked backend.
+    """
+
+    @staticmethod
+    def get(key: str) -> Plan[bytes | None]:
+        """See ``KeyValueBackend.get``."""
+        return cast("bytes | None", (yield Call("get", (key,))))
+
+    @staticmethod
+    def get_many(keys: Sequence[str]) -> Plan[list[bytes | None]]:
+        """See ``KeyValueBackend.get_many`` (no call for no keys)."""
+        if not keys:
+            return []
+        return cast("list[bytes | None]", (yield Call("get_many", (keys,))))
+
+    @staticmethod
+    def apply(ops: Sequence[WriteOp]) -> Plan[None]:
+        """See ``KeyValueBackend.apply`` (no call for no ops)."""
+        if ops:
+            yield Call("apply", (ops,))
+
+    @staticmethod
+    def index_range(
+        key: str, *, offset: int = 0, limit: int | None = None, reverse: bool = False
+    ) -> Plan[list[str]]:
+        """See ``KeyValueBackend.index_range``."""
+        kwargs = {"offset": offset, "limit": limit, "reverse": reverse}
+        return cast("list[str]", (yield Call("index_range", (key,), kwargs)))
+
+    @staticmethod
+    def index_range_with_scores(
+        key: str, *, offset: int = 0, limit: int | None = None, reverse: bool = False
+    ) -> Plan[list[tuple[str, float]]]:
+        """See ``KeyValueBackend.index_range_with_scores``."""
+        kwargs = {"offset": offset, "limit": limit, "reverse": reverse}
+        return cast("list[tuple[str, float]]", (yield Call("index_range_with_scores", (key,), kwargs)))
+
+    @staticmethod
+    def index_score(key: str, member: str) -> Plan[float | None]:
+        """See ``KeyValueBackend.index_score``."""
+        return cast("float | None", (yield Call("index_score", (key, member))))
+
+    @staticmethod
+    def index_count(key: str) -> Plan[int]:
+        """See ``KeyValueBackend.index_count``."""
+        return cast("int", (yield Call("index_count", (key,))))
+
+    @staticmethod
+    def index_remove(key: str, members: Sequence[str]) -> Plan[int]:
+        """See ``KeyValueBackend.index_remove``."""
+        return cast("int", (yield Call("index_remove", (key, members))))
+
+    @staticmethod
+    def set_members(key: str) -> Plan[set[str]]:
+        """See ``KeyValueBackend.set_members``."""
+        return cast("set[str]", (yield Call("set_members", (key,))))
+
+
+class _AwaitedBatches:
+    """The backend of an async store's batches: they are applied by ``await store.apply(batch)``."""
+
+    def apply(self, ops: Sequence[WriteOp]) -> None:
+        raise TypeError("a batch of an AsyncModelStore is applied with `await store.apply(batch)`")
+
 
 WriteMode = Literal["create", "replace"]
 
@@ -71,8 +227,8 @@ class Expiry:
         return self.ttl * (1 + self.slack)
 
 
-class ModelStore:
-    """Reads and writes model records in one backend.
+class ModelStoreBase(Generic[B]):
+    """What a sync and an async model store share: keys, codec, expiry, queued writes, read plans.
 
     Args:
         backend: Where the bytes go. Its ``config.store`` supplies the defaults below.
@@ -93,7 +249,7 @@ class ModelStore:
 
     def __init__(
         self,
-        backend: KeyValueBackend,
+        backend: B,
         *,
         codec: Codec | str | None = None,
         keys: KeySpace | None = None,
@@ -101,8 +257,10 @@ class ModelStore:
         compress: Compression | Literal["none", "zstd"] | None = None,
         keyring: Keyring | None = None,
     ) -> None:
-        options = backend.config.store
         self.backend = backend
+        config: BackendConfig = backend.config
+        self.config = config
+        options = config.store
         if isinstance(codec, Codec):
             if compress is not None or keyring is not None:
                 raise ConfigError("codec | pass compress and keyring to the Codec, not beside it")
@@ -139,31 +297,31 @@ class ModelStore:
         return self.template(template).build(template.validated(fields))
 
     def batch(self) -> Batch:
-        """Start an atomic batch on this store's backend (apply it, or use it as a ``with`` block)."""
-        return Batch(self.backend)
+        """Start an atomic batch (applied by the sync or async store, see the subclasses)."""
+        raise NotImplementedError
 
-    # -- reads --------------------------------------------------------------------------------
+    # -- read plans (one per read; the subclasses run them) -----------------------------------
 
-    def get(self, model: Model[T], **fields: Any) -> T | None:
-        """Return the record of ``model`` with these key fields, or ``None`` (one round trip)."""
+    def plan_get(self, model: Model[T], **fields: Any) -> Plan[T | None]:
+        """Plan of :meth:`ModelStore.get`."""
         key = self.key(model, **fields)
-        data = self.backend.get(key)
+        data = yield from Io.get(key)
         return None if data is None else self.codec.decode(model, data, key=key)
 
-    def get_many(self, model: Model[T], fields: Sequence[Mapping[str, Any]]) -> list[T | None]:
-        """Return the records named by each mapping of key fields, ``None`` where missing (one round trip)."""
+    def plan_get_many(self, model: Model[T], fields: Sequence[Mapping[str, Any]]) -> Plan[list[T | None]]:
+        """Plan of :meth:`ModelStore.get_many`."""
         keys = [self.key(model, **one) for one in fields]
-        datas = self.backend.get_many(keys) if keys else []
+        datas = yield from Io.get_many(keys)
         return [
             None if data is None else self.codec.decode(model, data, key=key)
             for key, data in zip(keys, datas, strict=True)
         ]
 
-    def members(self, index: SetIndex, **fields: Any) -> set[str]:
-        """Return the members of a set index (one round trip)."""
-        return self.backend.set_members(self.key(index.key, **fields))
+    def plan_members(self, index: SetIndex, **fields: Any) -> Plan[set[str]]:
+        """Plan of :meth:`ModelStore.members`."""
+        return (yield from Io.set_members(self.key(index.key, **fields)))
 
-    def index_window(
+    def plan_index_window(
         self,
         index: OrderedIndex,
         *,
@@ -171,13 +329,12 @@ class ModelStore:
         limit: int | None = None,
         reverse: bool = False,
         **fields: Any,
-    ) -> list[str]:
-        """Return the members of an ordered index in order, skipping ``offset``, at most ``limit``."""
-        return self.backend.index_range(
-            self.key(index.key, **fields), offset=offset, limit=limit, reverse=reverse
-        )
+    ) -> Plan[list[str]]:
+        """Plan of :meth:`ModelStore.index_window`."""
+        key = self.key(index.key, **fields)
+        return (yield from Io.index_range(key, offset=offset, limit=limit, reverse=reverse))
 
-    def list_indexed(
+    def plan_list_indexed(
         self,
         model: Model[T],
         index: OrderedIndex,
@@ -186,20 +343,24 @@ class ModelStore:
         limit: int | None = None,
         reverse: bool = False,
         **fields: Any,
-    ) -> list[T]:
-        """Return the records an ordered index lists, in its order (two round trips).
-
-        ``index.member`` must be a field of the model's key; ``fields`` give the index's other
-        fields. An entry whose record is gone (deleted or expired between the two round trips)
-        is left out.
-        """
-        members = self.index_window(index, offset=offset, limit=limit, reverse=reverse, **fields)
+    ) -> Plan[list[T]]:
+        """Plan of :meth:`ModelStore.list_indexed`."""
+        members = yield from self.plan_index_window(
+            index, offset=offset, limit=limit, reverse=reverse, **fields
+        )
         if not members:
             return []
         keys = self.record_keys(model, index.member, members, **fields)
-        datas = self.backend.get_many(keys)
+        datas = yield from Io.get_many(keys)
         present = [(data, key) for data, key in zip(datas, keys, strict=True) if data is not None]
         return self.codec.decode_many(model, [data for data, _ in present], [key for _, key in present])
+
+    def plan_touch(self, group: str) -> Plan[None]:
+        """Plan of :meth:`ModelStore.touch` (no call without a ttl)."""
+        if self.expiry is not None:
+            batch = Batch(cast("KeyValueBackend", _AwaitedBatches()))
+            batch.refresh_ttl(group, self.expiry.record_ttl, below=self.expiry.ttl)
+            yield from Io.apply(batch.ops)
 
     def record_keys(
         self, model: Model[Any], field: str, values: Iterable[object], **fields: Any
@@ -328,11 +489,6 @@ class ModelStore:
         below = 2 * record_ttl if force else self.expiry.ttl
         batch.refresh_ttl(group, record_ttl, below=below)
 
-    def touch(self, group: str) -> None:
-        """With a ttl, keep a group alive now if its refresh is due (one round trip)."""
-        if self.expiry is not None:
-            Batch(self.backend).refresh_ttl(group, self.expiry.record_ttl, below=self.expiry.ttl).apply()
-
     def _queue_index_entries(
         self, batch: Batch, model: Model[Any], checked: Sequence[dict[str, Any]]
     ) -> list[str]:
@@ -358,6 +514,132 @@ class ModelStore:
                     batch.set_add(index_key, *(str(f[index.member]) for f in entries))
                 index_keys.append(index_key)
         return index_keys
+
+
+class ModelStore(ModelStoreBase[KeyValueBackend]):
+    """Reads and writes model records in one backend (arguments: see :class:`ModelStoreBase`)."""
+
+    def batch(self) -> Batch:
+        """Start an atomic batch on this store's backend (apply it, or use it as a ``with`` block)."""
+        return Batch(self.backend)
+
+    def run(self, plan: Plan[T]) -> T:
+        """Run a plan against this store's backend."""
+        return run_plan(self.backend, plan)
+
+    def get(self, model: Model[T], **fields: Any) -> T | None:
+        """Return the record of ``model`` with these key fields, or ``None`` (one round trip)."""
+        plan = self.plan_get(model, **fields)
+        return run_plan(self.backend, plan)
+
+    def get_many(self, model: Model[T], fields: Sequence[Mapping[str, Any]]) -> list[T | None]:
+        """Return the records named by each mapping of key fields, ``None`` where missing (one round trip)."""
+        return run_plan(self.backend, self.plan_get_many(model, fields))
+
+    def members(self, index: SetIndex, **fields: Any) -> set[str]:
+        """Return the members of a set index (one round trip)."""
+        return run_plan(self.backend, self.plan_members(index, **fields))
+
+    def index_window(
+        self,
+        index: OrderedIndex,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        reverse: bool = False,
+        **fields: Any,
+    ) -> list[str]:
+        """Return the members of an ordered index in order, skipping ``offset``, at most ``limit``."""
+        plan = self.plan_index_window(index, offset=offset, limit=limit, reverse=reverse, **fields)
+        return run_plan(self.backend, plan)
+
+    def list_indexed(
+        self,
+        model: Model[T],
+        index: OrderedIndex,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        reverse: bool = False,
+        **fields: Any,
+    ) -> list[T]:
+        """Return the records an ordered index lists, in its order (two round trips).
+
+        ``index.member`` must be a field of the model's key; ``fields`` give the index's other
+        fields. An entry whose record is gone (deleted or expired between the two round trips)
+        is left out.
+        """
+        plan = self.plan_list_indexed(model, index, offset=offset, limit=limit, reverse=reverse, **fields)
+        return run_plan(self.backend, plan)
+
+    def touch(self, group: str) -> None:
+        """With a ttl, keep a group alive now if its refresh is due (one round trip)."""
+        run_plan(self.backend, self.plan_touch(group))
+
+
+class AsyncModelStore(ModelStoreBase[AsyncKeyValueBackend]):
+    """:class:`ModelStore` over an :class:`~kvsession.kv.aio.AsyncKeyValueBackend`: the same reads, awaited.
+
+    Writes are queued exactly as on :class:`ModelStore` (``store.create(batch, ...)``) and
+    applied with ``await store.apply(batch)``. Arguments: see :class:`ModelStoreBase`.
+    """
+
+    def batch(self) -> Batch:
+        """Start an atomic batch; apply it with ``await store.apply(batch)`` (its own ``apply`` raises)."""
+        return Batch(cast("KeyValueBackend", _AwaitedBatches()))
+
+    async def apply(self, batch: Batch) -> None:
+        """Apply the queued writes atomically in one round trip, and clear the batch."""
+        ops, batch.ops = batch.ops, []
+        await run_plan_async(self.backend, Io.apply(ops))
+
+    async def run(self, plan: Plan[T]) -> T:
+        """Run a plan against this store's backend."""
+        return await run_plan_async(self.backend, plan)
+
+    async def get(self, model: Model[T], **fields: Any) -> T | None:
+        """See :meth:`ModelStore.get`."""
+        plan = self.plan_get(model, **fields)
+        return await run_plan_async(self.backend, plan)
+
+    async def get_many(self, model: Model[T], fields: Sequence[Mapping[str, Any]]) -> list[T | None]:
+        """See :meth:`ModelStore.get_many`."""
+        return await run_plan_async(self.backend, self.plan_get_many(model, fields))
+
+    async def members(self, index: SetIndex, **fields: Any) -> set[str]:
+        """See :meth:`ModelStore.members`."""
+        return await run_plan_async(self.backend, self.plan_members(index, **fields))
+
+    async def index_window(
+        self,
+        index: OrderedIndex,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        reverse: bool = False,
+        **fields: Any,
+    ) -> list[str]:
+        """See :meth:`ModelStore.index_window`."""
+        plan = self.plan_index_window(index, offset=offset, limit=limit, reverse=reverse, **fields)
+        return await run_plan_async(self.backend, plan)
+
+    async def list_indexed(
+        self,
+        model: Model[T],
+        index: OrderedIndex,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+        reverse: bool = False,
+        **fields: Any,
+    ) -> list[T]:
+        """See :meth:`ModelStore.list_indexed`."""
+        plan = self.plan_list_indexed(model, index, offset=offset, limit=limit, reverse=reverse, **fields)
+        return await run_plan_async(self.backend, plan)
+
+    async def touch(self, group: str) -> None:
+        """See :meth:`ModelStore.touch`."""
+        await run_plan_async(self.backend, self.plan_touch(group))
 
 
 def _placeholder(template: KeyTemplate, field: str) -> object:

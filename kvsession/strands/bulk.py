@@ -67,11 +67,13 @@ class BulkWrites(SessionWrites):
         batch = self.store.batch()
         # The root gets a fresh expiry: re-expire the whole group with it, due or not.
         self.store.write(batch, SESSION, [(record, {})], mode=_mode(replace), force_refresh=True)
-        self._commit(
-            batch,
-            session_id,
-            lambda key: SessionExistsError(session_id, root) if key == root else None,
-            now=_epoch(session.updated_at),
+        self._run(
+            self._plan_commit(
+                batch,
+                session_id,
+                lambda key: SessionExistsError(session_id, root) if key == root else None,
+                now=_epoch(session.updated_at),
+            )
         )
 
     def put_agents(self, session_id: str, agents: Sequence[SessionAgent], *, replace: bool = False) -> None:
@@ -92,7 +94,7 @@ class BulkWrites(SessionWrites):
             key: f"session_id=<{session_id}>, agent_id=<{agent.agent_id}>"
             for key, agent in zip(keys, agents, strict=True)
         }
-        self._commit(batch, session_id, self._exists(names, "agent"), updated=False)
+        self._run(self._plan_commit(batch, session_id, self._exists(names, "agent"), updated=False))
         for agent in agents:
             self._remember_agent(session_id, agent.agent_id, agent.created_at)
 
@@ -115,7 +117,11 @@ class BulkWrites(SessionWrites):
             batch, MESSAGE, [(message, fields) for message in messages], mode=_mode(replace)
         )
         ids = {key: message.message_id for key, message in zip(keys, messages, strict=True)}
-        self._commit(batch, session_id, self._message_exists(session_id, agent_id, ids), updated=False)
+        self._run(
+            self._plan_commit(
+                batch, session_id, self._message_exists(session_id, agent_id, ids), updated=False
+            )
+        )
 
     def put_multi_agent_state(
         self, session_id: str, multi_agent_id: str, state: dict[str, Any], *, replace: bool = False
@@ -130,4 +136,6 @@ class BulkWrites(SessionWrites):
         fields = {"session_id": session_id, "multi_agent_id": multi_agent_id}
         [key] = self.store.write(batch, MULTI_AGENT, [(state, fields)], mode=_mode(replace))
         names = {key: f"session_id=<{session_id}>, multi_agent_id=<{multi_agent_id}>"}
-        self._commit(batch, session_id, self._exists(names, "multi-agent state"), updated=False)
+        self._run(
+            self._plan_commit(batch, session_id, self._exists(names, "multi-agent state"), updated=False)
+        )

@@ -11,20 +11,20 @@ import time
 from collections.abc import Sequence
 
 from kvsession.kv.errors import ConflictError
-from kvsession.strands.models import AGENTS, MULTI_AGENTS, SESSION_GROUP
+from kvsession.kv.protocol import KeyValueBackend
+from kvsession.strands.models import SESSION_GROUP
+from kvsession.strands.plans import RepositoryPlans
 from kvsession.strands.writes import SessionWrites
 
 __all__ = ["SessionMaintenance"]
 
 
-class SessionMaintenance(SessionWrites):
+class SessionMaintenance(SessionWrites, RepositoryPlans[KeyValueBackend]):
     """Inspection and upkeep methods of the repository."""
 
     def list_sessions(self, *, limit: int | None = None, offset: int = 0) -> list[tuple[str, float]]:
         """Return ``(session_id, updated_at epoch)`` pairs, most recently updated first (one round trip)."""
-        return self.backend.index_range_with_scores(
-            self.keys.sessions_index(), offset=offset, limit=limit, reverse=True
-        )
+        return self._run(self.plan_list_sessions(limit=limit, offset=offset))
 
     def last_active(self, session_id: str) -> float | None:
         """Return the epoch time of the session's last write of any kind, or ``None`` (one round trip).
@@ -32,16 +32,15 @@ class SessionMaintenance(SessionWrites):
         Appends move it without rewriting the session record, so it is usually later than the
         ``updated_at`` that :meth:`read_session` returns.
         """
-        self._root(session_id)
-        return self.backend.index_score(self.keys.sessions_index(), session_id)
+        return self._run(self.plan_last_active(session_id))
 
     def list_agents(self, session_id: str) -> list[str]:
         """Return the ids of the session's agents, sorted."""
-        return sorted(self.store.members(AGENTS, session_id=session_id))
+        return self._run(self.plan_list_agents(session_id))
 
     def list_multi_agents(self, session_id: str) -> list[str]:
         """Return the ids of the session's multi-agent states, sorted."""
-        return sorted(self.store.members(MULTI_AGENTS, session_id=session_id))
+        return self._run(self.plan_list_multi_agents(session_id))
 
     def session_keys(self, session_id: str) -> list[str]:
         """Return every key the session owns (records and indexes), sorted."""
@@ -59,7 +58,7 @@ class SessionMaintenance(SessionWrites):
         batch = self.store.batch().require(root, present=False)
         self.store.delete_group(batch, SESSION_GROUP, session_id=session_id)
         try:
-            self._commit(batch, session_id, lambda key: None, forget=True)
+            self._run(self._plan_commit(batch, session_id, lambda key: None, forget=True))
         except ConflictError:
             return False
         return True

@@ -23,9 +23,25 @@ if TYPE_CHECKING:
     from kvsession.kv.protocol import KeyValueBackend
     from kvsession.orm import Compression, Keyring
 
-__all__ = ["KVSessionManager"]
+__all__ = ["KVSessionManager", "merge_messages"]
 
 logger = logging.getLogger(__name__)
+
+
+def merge_messages(
+    per_agent: Mapping[str, list[SessionMessage]], limit: int | None, offset: int
+) -> list[SessionMessage]:
+    """Merge several agents' messages by ``created_at`` (ties by agent id, then message id), then page."""
+    merged = sorted(
+        (
+            (message.created_at, agent, message.message_id, message)
+            for agent, messages in per_agent.items()
+            for message in messages
+        ),
+        key=lambda item: item[:3],
+    )
+    end = None if limit is None else offset + limit
+    return [item[3] for item in merged[offset:end]]
 
 
 class KVSessionManager(RepositorySessionManager, SessionRepository):
@@ -209,16 +225,8 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
         agents = self.repository.list_agents(session_id)
         if len(agents) == 1:
             return self.repository.list_messages(session_id, agents[0], limit=limit, offset=offset, **kwargs)
-        merged = sorted(
-            (
-                (message.created_at, agent, message.message_id, message)
-                for agent in agents
-                for message in self.repository.list_messages(session_id, agent)
-            ),
-            key=lambda item: item[:3],
-        )
-        end = None if limit is None else offset + limit
-        return [item[3] for item in merged[offset:end]]
+        per_agent = {agent: self.repository.list_messages(session_id, agent) for agent in agents}
+        return merge_messages(per_agent, limit, offset)
 
     def create_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
         """Store a multi-agent orchestrator's state."""

@@ -24,7 +24,8 @@ from typing import Any
 
 from strands.types.session import Session as StrandsSession
 
-from kvsession.orm import KeyTemplate, Model, ModelStore, MsgspecConverter, OrderedIndex, SetIndex
+from kvsession.orm import KeyTemplate, Model, MsgspecConverter, OrderedIndex, SetIndex
+from kvsession.orm.store import ModelStoreBase
 from kvsession.strands.records import MessageRecord, SessionAgent, SessionMessage, SessionRecord
 
 __all__ = [
@@ -99,7 +100,7 @@ class SessionKeys:
     Ids must already be valid (the repository validates them at its entry points).
     """
 
-    def __init__(self, store: ModelStore) -> None:
+    def __init__(self, store: ModelStoreBase[Any]) -> None:
         self._store = store
         self.prefix = store.keys.prefix
         self.cluster = store.keys.cluster

@@ -3,9 +3,12 @@
 Its preconditions, the sessions index, the error a failed condition becomes, and recognising a
 retry of our own write.
 
-:class:`SessionWrites` is the base of :class:`~kvsession.strands.repository.KVSessionRepository`:
-it holds the store (backend, codec, key space, expiry) and the session layout's key names, and
-everything the create/update/put methods share.
+:class:`SessionCore` holds the store (codec, key space, expiry) and the session layout's key
+names, and builds every commit as a plan (:mod:`kvsession.orm.store`): the batch, its token,
+what a failed condition becomes. It does no I/O, so the sync
+:class:`~kvsession.strands.repository.KVSessionRepository` (over :class:`SessionWrites`) and the
+:class:`~kvsession.strands.aio_repository.AsyncKVSessionRepository` run the same plans, one with
+``backend.apply(ops)``, the other with ``await backend.apply(ops)``.
 
 Retries of our own writes (write tokens). A batch whose reply is lost may have been applied;
 re-sent (by the backend's own retry, or by a caller retrying the call), a create would meet its
@@ -17,9 +20,10 @@ token there and is taken as applied; nothing is compared byte for byte, so an id
 created by another call (or another writer) is a conflict like any other.
 
 A writer is one repository *and thread*: a concurrent writer never replaces our token between
-our applied batch and its retry. The token key lives in the session's slot (its hash tag), is
-not one of the session's ``:keys`` (tools listing a session never see it; a session delete
-leaves it, so a re-sent delete still finds its token) and expires after
+our applied batch and its retry (the async repository's tasks on one loop share one writer, so
+there the last token per session is the last task's). The token key lives in the session's
+slot (its hash tag), is not one of the session's ``:keys`` (tools listing a session never see
+it; a session delete leaves it, so a re-sent delete still finds its token) and expires after
 :data:`WRITE_TOKEN_TTL`.
 
 When a batch fails with its outcome unknown (the backend was unreachable, or any error other
@@ -44,16 +48,30 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from datetime import timedelta
-from typing import Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar
 
+from kvsession.kv.aio import AsyncKeyValueBackend
 from kvsession.kv.batch import Batch
 from kvsession.kv.errors import ConflictError
 from kvsession.kv.protocol import DeleteOp, KeyValueBackend, RequireOp, SetOp, WriteOp, WriteTokenOp
 from kvsession.orm import Compression, Expiry, Keyring, KeySpace, KeyTemplate, ModelStore
+from kvsession.orm.store import Io, ModelStoreBase, Plan, run_plan
 from kvsession.strands.errors import MessageExistsError, SessionRecordExistsError, SessionRecordNotFoundError
 from kvsession.strands.models import SESSION, SessionKeys
 
-__all__ = ["TTL_SLACK", "WRITER", "WRITE_TOKEN_TTL", "ConflictHandler", "SessionWrites"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = [
+    "TTL_SLACK",
+    "WRITER",
+    "WRITE_TOKEN_TTL",
+    "ConflictHandler",
+    "RepositoryOptions",
+    "SessionBackend",
+    "SessionCore",
+    "SessionWrites",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -134,51 +152,69 @@ class _BoundedCache(OrderedDict[_K, _V]):
             self.popitem(last=False)
 
 
-class SessionWrites:
-    """The store of a session repository and how its batches are committed.
+class RepositoryOptions(TypedDict, total=False):
+    """A repository's store options; each defaults to the backend URL's.
 
-    Args:
-        backend: Where bytes go. Its ``config.store`` supplies defaults for the options below.
+    Attributes:
         codec: ``"json"`` or ``"msgpack"``; reading sniffs the format, so either reads both.
         prefix: Namespace in front of every key.
         cluster: Use the cluster key space (session id as a hash tag).
         ttl: Inactivity after which a session expires, in seconds or as a ``timedelta``
             (``None``: never).
         touch_on_read: Whether reads also keep a session alive.
-        compress: ``"zstd"``, ``"none"`` or a :class:`~kvsession.orm.Compression`; default
-            the URL's ``compress``. Compressed values read back either way.
+        compress: ``"zstd"``, ``"none"`` or a :class:`~kvsession.orm.Compression`; compressed
+            values read back either way.
         keyring: Encrypt every value with this :class:`~kvsession.orm.Keyring`'s newest key;
             default the keys named by the URL's ``encrypt=env:NAME`` (none: no encryption).
     """
 
-    def __init__(
-        self,
-        backend: KeyValueBackend,
-        *,
-        codec: str | None = None,
-        prefix: str | None = None,
-        cluster: bool | None = None,
-        ttl: float | timedelta | None = None,
-        touch_on_read: bool | None = None,
-        compress: Compression | Literal["none", "zstd"] | None = None,
-        keyring: Keyring | None = None,
-    ) -> None:
-        options = backend.config.store
+    codec: str | None
+    prefix: str | None
+    cluster: bool | None
+    ttl: float | timedelta | None
+    touch_on_read: bool | None
+    compress: Compression | Literal["none", "zstd"] | None
+    keyring: Keyring | None
+
+
+SessionBackend = TypeVar("SessionBackend", KeyValueBackend, AsyncKeyValueBackend)
+"""The backend of a repository: sync or async (its store and its plans runner follow)."""
+
+
+class SessionCore(Generic[SessionBackend]):
+    """What the sync and async repositories share: the store, the layout, and commit plans.
+
+    Args:
+        backend: Where bytes go (sync or async). Its ``config.store`` supplies the defaults of
+            ``options``.
+        **options: :class:`RepositoryOptions`.
+    """
+
+    backend: SessionBackend
+    store: ModelStoreBase[SessionBackend]
+    keys: SessionKeys
+
+    def __init__(self, backend: SessionBackend, **options: Unpack[RepositoryOptions]) -> None:
+        config = backend.config.store
+        ttl = options.get("ttl")
+        prefix = options.get("prefix")
+        cluster = options.get("cluster")
+        touch_on_read = options.get("touch_on_read")
         self.backend = backend
-        self.store = ModelStore(
+        self.store = self._open_store(
             backend,
-            codec=codec or options.codec,
+            codec=options.get("codec") or config.codec,
             keys=KeySpace(
-                prefix=options.prefix if prefix is None else prefix,
-                cluster=(options.key_scheme == "cluster") if cluster is None else cluster,
+                prefix=config.prefix if prefix is None else prefix,
+                cluster=(config.key_scheme == "cluster") if cluster is None else cluster,
             ),
-            expiry=Expiry.of(options.ttl if ttl is None else ttl, TTL_SLACK),
-            compress=compress,
-            keyring=keyring,
+            expiry=Expiry.of(config.ttl if ttl is None else ttl, TTL_SLACK),
+            compress=options.get("compress"),
+            keyring=options.get("keyring"),
         )
         self.codec = self.store.codec
         self.keys = SessionKeys(self.store)
-        self.touch_on_read = options.touch_on_read if touch_on_read is None else touch_on_read
+        self.touch_on_read = config.touch_on_read if touch_on_read is None else touch_on_read
         # created_at of agents this repository has read or written, so update_agent keeps it
         # without reading the record again (Strands hands update_agent a fresh SessionAgent).
         self._agent_created_at: _BoundedCache[tuple[str, str], str] = _BoundedCache()
@@ -189,6 +225,10 @@ class SessionWrites:
         self._writer = _Writer()
         self._writer_template = self.store.template(WRITER)
         self._unsure: _BoundedCache[Claim, _Written] = _BoundedCache()
+
+    def _open_store(self, backend: SessionBackend, **store: Any) -> ModelStoreBase[SessionBackend]:
+        """Build the model store over ``backend`` (a ``ModelStore`` or an ``AsyncModelStore``)."""
+        raise NotImplementedError
 
     def _remember_agent(self, session_id: str, agent_id: str, created_at: str) -> None:
         with self._lock:
@@ -217,14 +257,14 @@ class SessionWrites:
         """Queue the refresh of the session's group (see ``ModelStore.keep_alive``)."""
         self.store.keep_alive(batch, self.keys.owned_keys(session_id), force=force)
 
-    def _touch_on_read(self, session_id: str) -> None:
+    def _plan_touch_on_read(self, session_id: str) -> Plan[None]:
         """With ``touch_on_read``, keep the session alive on a read (one extra round trip)."""
         if self.touch_on_read:
-            self.store.touch(self.keys.owned_keys(session_id))
+            yield from self.store.plan_touch(self.keys.owned_keys(session_id))
 
     # -- applying a write ---------------------------------------------------------------------
 
-    def _commit(
+    def _plan_commit(
         self,
         batch: Batch,
         session_id: str,
@@ -233,8 +273,8 @@ class SessionWrites:
         now: float | None = None,
         updated: bool = True,
         forget: bool = False,
-    ) -> None:
-        """Apply a write batch of one session and move its ``updated_at`` (sessions-index score).
+    ) -> Plan[None]:
+        """Plan: apply a write batch of one session and move its ``updated_at`` (sessions-index score).
 
         Args:
             batch: The session's writes.
@@ -264,23 +304,26 @@ class SessionWrites:
         elif updated:
             target.index_add(index, {session_id: time.time() if now is None else now})
         written = self._queue_write_token(batch, session_id)
-        self._apply(batch, on_conflict, written)
+        yield from self._plan_apply(batch, on_conflict, written)
         if separate:
             try:
-                target.apply()
-            except Exception:
+                yield from Io.apply(target.ops)
+            except BaseException:
                 # The batch is applied: the same call made again must not trip over its own
                 # records before it gets to the index.
                 self._remember_unsure(written)
                 raise
 
-    def _apply(self, batch: Batch, on_conflict: ConflictHandler, written: _Written | None = None) -> None:
-        """Apply ``batch``; a failed condition raises what ``on_conflict`` maps its key to.
+    def _plan_apply(
+        self, batch: Batch, on_conflict: ConflictHandler, written: _Written | None = None
+    ) -> Plan[None]:
+        """Plan: apply ``batch``; a failed condition raises what ``on_conflict`` maps its key to.
 
-        ``written``: the batch's write token; remembered if the outcome is unknown.
+        ``written``: the batch's write token; remembered if the outcome is unknown (any other
+        error, a lost connection, or a task cancelled while the batch was on its way).
         """
         try:
-            batch.apply()
+            yield from Io.apply(batch.ops)
         except ConflictError as exc:
             self._forget_unsure(written)  # judged and refused: nothing was applied
             if exc.key is None:
@@ -289,7 +332,7 @@ class SessionWrites:
             if error is None:
                 raise
             raise error from exc
-        except Exception:
+        except BaseException:
             self._remember_unsure(written)
             raise
         self._forget_unsure(written)
@@ -364,3 +407,16 @@ class SessionWrites:
             return MessageExistsError(session_id, agent_id, keys[failed], failed) if failed in keys else None
 
         return error
+
+
+class SessionWrites(SessionCore[KeyValueBackend]):
+    """The sync base of :class:`~kvsession.strands.repository.KVSessionRepository`: its store and runner."""
+
+    store: ModelStore
+
+    def _open_store(self, backend: KeyValueBackend, **store: Any) -> ModelStore:
+        return ModelStore(backend, **store)
+
+    def _run(self, plan: Plan[_V]) -> _V:
+        """Run a plan against the backend."""
+        return run_plan(self.backend, plan)

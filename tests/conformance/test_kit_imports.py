@@ -42,3 +42,11 @@ def test_a_suite_without_make_backend_says_what_to_override() -> None:
 
     with pytest.raises(NotImplementedError, match="Incomplete must override make_backend"):
         _ = Incomplete().backend
+
+
+def test_an_async_suite_without_make_async_backend_says_what_to_override() -> None:
+    class Incomplete(kit.AsyncKeyValueBackendSuite):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Incomplete must override make_async_backend"):
+        _ = Incomplete().backend

@@ -104,6 +104,22 @@ SNIPPETS = {
         "avatar=b'\\x89PNG'), 2 messages",
         "  after delete_session: profile = None",
     ],
+    "async_agents.py": [
+        "conversations    50 x 3 turns, concurrently on one event loop",
+        "connections      at most 16, one pool shared by every agent",
+        "restored         50/50 conversations whole and in order, then deleted",
+        "user-7 says      'question 0 from user 7' ... 'answer 2 to user 7'",
+    ],
+    "snapshots.py": [
+        "stored 4 snapshots under session/user-42/:",
+        "  session/user-42/scopes/agent/default/snapshots/snapshot_latest.json",
+        "in Valkey as: strands:{session/user-42}:v/scopes/agent/default/snapshots/snapshot_latest.json",
+        "expires in 168 h unless the session is written again",
+        "restored 6 messages",
+        "history: 2 + 1 immutable snapshots (pages of 2)",
+        "rewound to the first turn: ['My name is Alex.']",
+        "agent says: Earlier you said: 1) My name is Alex.",
+    ],
 }
 
 

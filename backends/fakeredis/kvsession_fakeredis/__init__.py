@@ -1,8 +1,11 @@
 """fakeredis backend for kvsession: Valkey semantics in-process, no server.
 
-``FakeRedisBackend`` is :class:`kvsession_valkey.ValkeyBackend` over ``fakeredis.FakeValkey``:
-the very same code (commands, the Lua batch script, error mapping) runs against fakeredis'
-in-process server, so tests that use it exercise the production code path.
+``FakeRedisBackend`` is :class:`kvsession_valkey.ValkeyBackend` over ``fakeredis.FakeValkey``,
+and its async twin ``AsyncFakeRedisBackend`` is :class:`kvsession_valkey.AsyncValkeyBackend` over
+``fakeredis.FakeAsyncValkey``: the very same code (commands, the Lua batch script, error
+mapping) runs against fakeredis' in-process server, so tests that use them exercise the
+production code path. A sync and an async backend of the same ``fakeredis://NAME`` see the same
+data; the async one opens one fake client per event loop, as the real one does.
 
 URLs:
 
@@ -20,12 +23,13 @@ import threading
 import fakeredis
 import msgspec
 import valkey
+import valkey.asyncio
 
 from kvsession.kv.config import BackendConfig, convert_options, parse_url
-from kvsession_valkey import DEFAULT_MAX_VALUE_BYTES, ValkeyBackend
-from kvsession_valkey.backend import PositiveInt
+from kvsession_valkey import DEFAULT_MAX_VALUE_BYTES, AsyncValkeyBackend, ValkeyBackend
+from kvsession_valkey.commands import PositiveInt
 
-__all__ = ["FakeRedisBackend", "drop_shared_server", "shared_server"]
+__all__ = ["AsyncFakeRedisBackend", "FakeRedisBackend", "drop_shared_server", "shared_server"]
 
 _shared: dict[str, fakeredis.FakeServer] = {}
 _shared_lock = threading.Lock()
@@ -50,6 +54,29 @@ def _new_server() -> fakeredis.FakeServer:
     return fakeredis.FakeServer(server_type="valkey")
 
 
+class FakeRedisOptions(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
+    """Query options of ``fakeredis://`` URLs.
+
+    Attributes:
+        max_value_bytes: Largest value accepted; larger ones raise ``ValueTooLargeError``.
+    """
+
+    max_value_bytes: PositiveInt = DEFAULT_MAX_VALUE_BYTES
+
+
+def _settle(
+    config: BackendConfig | None, options: FakeRedisOptions | None, server: fakeredis.FakeServer | None
+) -> tuple[BackendConfig, ValkeyBackend.Options, fakeredis.FakeServer]:
+    """Return the config, the Valkey options and the fake server of a ``fakeredis://`` backend."""
+    if config is None:
+        config = parse_url("fakeredis://")
+    if options is None:
+        options = convert_options(config.backend_options, FakeRedisOptions, url=config.redacted())
+    if server is None:
+        server = shared_server(config.name) if config.name else _new_server()
+    return config, ValkeyBackend.Options(max_value_bytes=options.max_value_bytes), server
+
+
 class FakeRedisBackend(ValkeyBackend):
     """A :class:`~kvsession_valkey.ValkeyBackend` whose server is fakeredis, in this process.
 
@@ -62,14 +89,7 @@ class FakeRedisBackend(ValkeyBackend):
         options: Backend options; default: parsed from the URL's query.
     """
 
-    class Options(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
-        """Query options of ``fakeredis://`` URLs.
-
-        Attributes:
-            max_value_bytes: Largest value accepted; larger ones raise ``ValueTooLargeError``.
-        """
-
-        max_value_bytes: PositiveInt = DEFAULT_MAX_VALUE_BYTES
+    Options = FakeRedisOptions  # type: ignore[assignment]
 
     # fakeredis has no MEMORY USAGE: withdraw the inherited ability, so that
     # ``isinstance(backend, kvsession.kv.capabilities.MemoryUsage)`` is false here.
@@ -81,22 +101,60 @@ class FakeRedisBackend(ValkeyBackend):
         *,
         client: valkey.Valkey | None = None,
         config: BackendConfig | None = None,
-        options: FakeRedisBackend.Options | None = None,
+        options: FakeRedisOptions | None = None,
     ) -> None:
-        if config is None:
-            config = parse_url("fakeredis://")
-        if options is None:
-            options = convert_options(config.backend_options, FakeRedisBackend.Options, url=config.redacted())
+        config, valkey_options, self.server = _settle(config, options, server)
         owns_client = client is None
-        if client is None:
-            if server is None:
-                server = shared_server(config.name) if config.name else _new_server()
-            client = fakeredis.FakeValkey(server=server)
-        self.server: fakeredis.FakeServer | None = server
         super().__init__(
-            client,
+            client if client is not None else fakeredis.FakeValkey(server=self.server),
             config=config,
-            options=ValkeyBackend.Options(max_value_bytes=options.max_value_bytes),
+            options=valkey_options,
             own_client=owns_client,
         )
         self._where = config.redacted()  # "fakeredis://NAME" says more than the fake client's host
+
+    @classmethod
+    def from_config_async(cls, config: BackendConfig) -> AsyncFakeRedisBackend:
+        """Create the async twin for the same URL: the same named server, the same data."""
+        return AsyncFakeRedisBackend(config=config)
+
+
+class AsyncFakeRedisBackend(AsyncValkeyBackend):
+    """A :class:`~kvsession_valkey.AsyncValkeyBackend` whose server is fakeredis, in this process.
+
+    One ``fakeredis.FakeAsyncValkey`` per event loop, all on the same fake server (fakeredis'
+    async clients are bound to their loop, like valkey-py's).
+
+    Args:
+        server: The fake server to use; default: from ``config`` (``fakeredis://NAME`` shares
+            a named one, with sync backends too) or a fresh private one.
+        client: A ``fakeredis.FakeAsyncValkey`` you built, used from its own loop only;
+            overrides ``server``.
+        config: The parsed URL (what :func:`kvsession.connect_async` passes).
+        options: Backend options; default: parsed from the URL's query.
+    """
+
+    Options = FakeRedisOptions  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        server: fakeredis.FakeServer | None = None,
+        *,
+        client: valkey.asyncio.Valkey | None = None,
+        config: BackendConfig | None = None,
+        options: FakeRedisOptions | None = None,
+    ) -> None:
+        config, valkey_options, self.server = _settle(config, options, server)
+        fake_server = self.server
+
+        def fake_client() -> valkey.asyncio.Valkey:
+            made: valkey.asyncio.Valkey = fakeredis.FakeAsyncValkey(server=fake_server)
+            return made
+
+        super().__init__(
+            client,
+            client_factory=None if client is not None else fake_client,
+            config=config,
+            options=valkey_options,
+        )
+        self._where = config.redacted()

@@ -13,7 +13,16 @@ in a test module of their own and overrides one method that builds an empty back
         def make_backend(self, **options: Any) -> KeyValueBackend:
             return connect("myscheme://", **options)
 
-Every test below then runs against that backend. Optional overrides: :meth:`~BackendTestBase.advance`
+Every test below then runs against that backend. An async backend
+(:class:`~kvsession.kv.aio.AsyncKeyValueBackend`) subclasses :class:`AsyncKeyValueBackendSuite`
+instead and overrides ``make_async_backend``, which returns the async backend: the kit wraps it
+in a :class:`~kvsession.testing.BlockingBackend`, so the very same test bodies run, plus the
+async-only tests of :class:`AsyncOnlyTests`::
+
+    class TestMyAsyncBackend(AsyncKeyValueBackendSuite):
+        def make_async_backend(self, **options: Any) -> AsyncKeyValueBackend:
+            return open_async("myscheme://", **options)
+ Optional overrides: :meth:`~BackendTestBase.advance`
 (let time pass; the default sleeps, a backend with an injectable clock moves a
 :class:`FakeClock` instead) and the :class:`ModelTests` knobs. A subset runs by subclassing the
 topic classes instead (e.g. ``class TestMine(ValuesTests, BatchTests)``).
@@ -26,7 +35,9 @@ Topics:
 - :class:`BatchTests` (:mod:`.batch`): atomic batches, every write op, all or nothing;
 - :class:`ExpiryTests` (:mod:`.expiry`): ttls, ``expire``, the group ttl refresh;
 - :class:`WriteTokenTests` (:mod:`.tokens`): write tokens, which make a re-sent batch safe;
-- :class:`ModelTests` (:mod:`.model`): random call sequences compared with the memory backend.
+- :class:`ModelTests` (:mod:`.model`): random call sequences compared with the memory backend;
+- :class:`AsyncOnlyTests` (:mod:`.aio`): async backends only: cancelled batches, many tasks on
+  one loop, typed errors when awaited, fresh event loops.
 
 The kit imports only :mod:`kvsession.kv` and pytest. None of its class names starts with
 ``Test``, so pytest collects only your subclasses.
@@ -38,10 +49,11 @@ import pytest
 pytest.register_assert_rewrite(
     *(
         f"kvsession.testing.conformance.{name}"
-        for name in ("batch", "expiry", "indexes", "model", "tokens", "values")
+        for name in ("aio", "batch", "expiry", "indexes", "model", "tokens", "values")
     )
 )
 
+from kvsession.testing.conformance.aio import AsyncBackendTestBase, AsyncOnlyTests  # noqa: E402
 from kvsession.testing.conformance.batch import BatchTests  # noqa: E402
 from kvsession.testing.conformance.expiry import ExpiryTests  # noqa: E402
 from kvsession.testing.conformance.harness import BackendTestBase, FakeClock  # noqa: E402
@@ -51,6 +63,9 @@ from kvsession.testing.conformance.tokens import WriteTokenTests  # noqa: E402
 from kvsession.testing.conformance.values import ValuesTests  # noqa: E402
 
 __all__ = [
+    "AsyncBackendTestBase",
+    "AsyncKeyValueBackendSuite",
+    "AsyncOnlyTests",
     "BackendTestBase",
     "BatchTests",
     "ExpiryTests",
@@ -68,4 +83,13 @@ class KeyValueBackendSuite(ValuesTests, IndexTests, BatchTests, WriteTokenTests,
 
     See the module documentation for the ten lines it takes, and
     :class:`~kvsession.testing.conformance.harness.BackendTestBase` for what the overrides mean.
+    """
+
+
+class AsyncKeyValueBackendSuite(AsyncOnlyTests, KeyValueBackendSuite):
+    """Every conformance test, on an async backend: subclass it, override ``make_async_backend``.
+
+    ``make_async_backend`` returns the :class:`~kvsession.kv.aio.AsyncKeyValueBackend`; the kit drives
+    it through a :class:`~kvsession.testing.BlockingBackend` for the shared test bodies (see
+    :class:`~kvsession.testing.conformance.aio.AsyncBackendTestBase` for the optional overrides).
     """

@@ -13,6 +13,9 @@ left as they are (prefix ranges must still see them).
 A write token (``WriteTokenOp``) needs nothing of its own: its key gains the prefix like any
 op's, and the memory backend underneath recognises a re-sent batch by it.
 
+Its async twin is one classmethod, ``from_config_async``: a store that does no I/O is wrapped in
+:class:`~kvsession.kv.aio.AsyncShell`, so ``await kvsession.connect_async("dictstore://")`` works.
+
 The distribution registers the scheme in its metadata (``pyproject.toml``)::
 
     [project.entry-points."kvsession.backends"]
@@ -28,6 +31,7 @@ from typing import Any
 import msgspec
 
 from kvsession.kv import (
+    AsyncShell,
     BackendConfig,
     BackendError,
     BackendUnavailable,
@@ -82,6 +86,11 @@ class DictStoreBackend(ForwardingBackend):
         """Create the store a ``dictstore://`` URL names (what ``kvsession.connect`` calls)."""
         options = convert_options(config.backend_options, cls.Options, url=config.redacted())
         return cls(config, max_value_bytes=options.max_value_bytes)
+
+    @classmethod
+    def from_config_async(cls, config: BackendConfig) -> AsyncShell:
+        """Create the async twin (what ``kvsession.connect_async`` calls): no I/O, so an ``AsyncShell``."""
+        return AsyncShell(cls.from_config(config))
 
     @property
     def config(self) -> BackendConfig:
