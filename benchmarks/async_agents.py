@@ -24,8 +24,8 @@ each cell as the median of ``--repeats`` runs, ratios taken within the same run:
 from __future__ import annotations
 
 import argparse
-import functools
 import asyncio
+import functools
 import statistics
 import sys
 import tempfile
