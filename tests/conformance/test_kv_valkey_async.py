@@ -74,7 +74,7 @@ def test_url_options_reach_each_loops_pool() -> None:
         assert isinstance(params["retry"], AsyncRetry)
         assert params["retry"]._retries == 2
         assert params["ssl_cert_reqs"] == "none"
-        assert pool.connection_class is AsyncSSLConnection
+        assert issubclass(pool.connection_class, AsyncSSLConnection)
         assert isinstance(pool, valkey.asyncio.BlockingConnectionPool)
         assert (pool.max_connections, pool.timeout) == (7, 2)
     assert backend.config.store.codec == "msgpack"
@@ -311,3 +311,19 @@ def test_sync_and_async_fakeredis_share_a_named_server() -> None:
     finally:
         sync.close()
         drop_shared_server(name)
+
+
+def test_async_connections_pack_commands_with_libvalkey(valkey_url: str) -> None:
+    # valkey.asyncio packs in Python; ours use libvalkey's C packer, byte for byte the same wire.
+    async def main() -> None:
+        backend = kvsession.kv.open_async(valkey_url)
+        await backend.set("k", b"v")
+        client = backend.client_for_running_loop()  # type: ignore[attr-defined]
+        connection_class = client.connection_pool.connection_class
+        plain = valkey.asyncio.Connection()
+        args = ("EVALSHA", "a" * 40, "1", "key", b"\x00\xff" * 500, "12.5", "member")
+        assert b"".join(connection_class().pack_command(*args)) == b"".join(plain.pack_command(*args))
+        assert await backend.get("k") == b"v"
+        await backend.aclose()
+
+    asyncio.run(main())

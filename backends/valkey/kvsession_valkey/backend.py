@@ -48,7 +48,12 @@ logger = logging.getLogger(__name__)
 _UNDECODED = {NEVER_DECODE: True}
 
 _BLOCKING = ClientKind(
-    valkey.Valkey, valkey.ConnectionPool, valkey.BlockingConnectionPool, Retry, SSLConnection
+    valkey.Valkey,
+    valkey.ConnectionPool,
+    valkey.BlockingConnectionPool,
+    Retry,
+    valkey.Connection,
+    SSLConnection,
 )
 
 T = TypeVar("T")

@@ -524,6 +524,7 @@ class ClientKind(NamedTuple):
     pool: Callable[..., Any]
     blocking_pool: Callable[..., Any]
     retry: Callable[..., Any]
+    connection: type[Any]
     tls_connection: type[Any]
 
 
@@ -548,7 +549,9 @@ def build_client(kind: ClientKind, config: BackendConfig, options: ValkeyCommand
         # covers connecting); without them a dropped pooled connection fails the first call.
         "retry_on_error": [valkey.ConnectionError, valkey.TimeoutError] if options.retries else [],
     }
-    if config.scheme in TLS_SCHEMES:
+    if config.scheme not in TLS_SCHEMES:
+        kwargs["connection_class"] = kind.connection
+    else:
         kwargs.update(
             connection_class=kind.tls_connection,
             ssl_ca_certs=options.ssl_ca_certs,
