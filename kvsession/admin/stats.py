@@ -3,8 +3,9 @@
 Sessions come from the sessions index and keys from each session's owned-keys group, so the
 numbers cover what kvsession stores, found without scanning the keyspace. Memory is the
 server's own count per key when the backend offers it
-(:class:`~kvsession.kv.capabilities.MemoryUsage`, Valkey's ``MEMORY USAGE``); otherwise the sum
-of value sizes, and the result says which.
+(:class:`~kvsession.kv.capabilities.MemoryUsage`, Valkey's ``MEMORY USAGE``) and the server lets
+this user run it on the store's own keys; otherwise the sum of value sizes, and the result says
+which (and why).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import msgspec
 
 from kvsession.admin.layout import all_session_ids, session_layout
 from kvsession.kv.capabilities import MemoryUsage
-from kvsession.kv.errors import CodecError
+from kvsession.kv.errors import BackendError, BackendUnavailable, CodecError
 from kvsession.orm import stored_form
 from kvsession.strands.repository import KVSessionRepository
 
@@ -83,16 +84,36 @@ class StoreStats(msgspec.Struct, kw_only=True):
 class StatsCollector:
     """Measures the sessions of a repository.
 
-    Whether the backend can count server memory is decided once, here.
+    Whether the backend can count server memory is decided once, here: it must offer
+    :class:`~kvsession.kv.capabilities.MemoryUsage`, and the server must answer ``MEMORY USAGE``
+    on a key of this store (the sessions index, under the store's prefix). The probe is one
+    round trip; a refusal (an ACL without ``memory|usage``, a server without the command) means
+    value sizes, with the reason in :attr:`memory_refused`. An ACL restricted to the store's
+    prefix (``~app:*``) allows the probe, as it allows every key the numbers come from.
 
     Args:
         repo: The store.
+
+    Raises:
+        BackendUnavailable: The server cannot be reached.
     """
 
     def __init__(self, repo: KVSessionRepository) -> None:
         self.repo = repo
+        self.memory_refused: str | None = None
+        """Why ``MEMORY USAGE`` is not used although the backend offers it (the server's refusal)."""
         backend = repo.backend
-        self._memory: MemoryUsage | None = backend if isinstance(backend, MemoryUsage) else None
+        self._memory: MemoryUsage | None = None
+        if isinstance(backend, MemoryUsage):
+            probe = repo.keys.sessions_index()  # under the prefix: what a ``~prefix*`` ACL allows
+            try:
+                backend.memory_usage([probe])
+            except BackendUnavailable:
+                raise
+            except BackendError as exc:
+                self.memory_refused = f"MEMORY USAGE refused on {probe}: {exc}"
+            else:
+                self._memory = backend
 
     @property
     def memory_source(self) -> MemorySource:

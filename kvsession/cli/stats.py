@@ -26,8 +26,9 @@ __all__ = ["stats"]
 def stats(limit: int, as_json: bool, url: str | None) -> None:
     """Show keys, memory and the codec mix, per session and in total.
 
-    Memory is Valkey's MEMORY USAGE of every key when the server supports it, else the sum
-    of value sizes (memory://, fakeredis://), as the output says.
+    Memory is Valkey's MEMORY USAGE of every key when the server supports it and lets this
+    user run it on the store's keys, else the sum of value sizes (memory://, fakeredis://, or
+    an ACL without memory|usage), as the output says.
 
     \b
     Example:
@@ -41,7 +42,7 @@ def stats(limit: int, as_json: bool, url: str | None) -> None:
     if as_json:
         write_json(result)
         return
-    _print(result)
+    _print(result, collector.memory_refused)
 
 
 def _stages(result: StoreStats) -> str:
@@ -54,13 +55,14 @@ def _stages(result: StoreStats) -> str:
     return "".join(parts)
 
 
-def _print(result: StoreStats) -> None:
+def _print(result: StoreStats, memory_refused: str | None) -> None:
     console = out_console()
-    source = (
-        "Valkey MEMORY USAGE of every key"
-        if result.memory_source == "memory_usage"
-        else "sum of value sizes: this backend has no MEMORY USAGE"
-    )
+    if result.memory_source == "memory_usage":
+        source = "Valkey MEMORY USAGE of every key"
+    elif memory_refused is not None:
+        source = "sum of value sizes: the server refused MEMORY USAGE to this user"
+    else:
+        source = "sum of value sizes: this backend has no MEMORY USAGE"
     summary = {
         "store": result.store,
         "sessions": str(result.sessions),

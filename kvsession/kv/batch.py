@@ -52,9 +52,17 @@ class Batch:
         self.ops.append(SetOp(key, value, only_if_absent, only_if_present, ttl))
         return self
 
-    def require(self, key: str, *, present: bool) -> Batch:
-        """Queue a :class:`RequireOp`: the batch applies only if ``key`` exists (or does not)."""
-        self.ops.append(RequireOp(key, present))
+    def require(self, key: str, *, present: bool = True, equals: bytes | None = None) -> Batch:
+        """Queue a :class:`RequireOp`: the batch applies only if ``key`` exists (or does not).
+
+        With ``equals``, only if ``key`` holds exactly those bytes (``present`` must be true).
+
+        Raises:
+            ValueError: ``equals`` with ``present=False``.
+        """
+        if equals is not None and not present:
+            raise ValueError(f"key=<{key}> | a key required to hold a value must be present")
+        self.ops.append(RequireOp(key, present, equals))
         return self
 
     def delete_group(self, members_key: str) -> Batch:

@@ -13,10 +13,12 @@ __all__ = [
     "CodecError",
     "ConfigError",
     "ConflictError",
+    "CorruptDataError",
     "DecryptionError",
     "InvalidIdError",
     "KVSessionError",
     "NotFoundError",
+    "OutOfMemoryError",
     "RecordExistsError",
     "ValueTooLargeError",
 ]
@@ -75,6 +77,17 @@ class ValueTooLargeError(BackendError):
         super().__init__(f"value of {size} bytes exceeds the limit of {limit} bytes", key=key)
 
 
+class OutOfMemoryError(BackendError):
+    """The server is at its memory limit and evicts nothing (``maxmemory-policy noeviction``).
+
+    The whole batch (or command) was refused before anything was written; a batch that only
+    deletes still runs. Free memory (delete sessions, set a ttl) or raise ``maxmemory``.
+
+    Attributes:
+        key: The first key of the refused batch or command.
+    """
+
+
 class ConflictError(BackendError):
     """A conditional write found the key in the wrong state; the whole batch was not applied.
 
@@ -94,6 +107,18 @@ class CodecError(KVSessionError):
         self.key = key
         prefix = f"key=<{key}> | " if key is not None else ""
         super().__init__(f"{prefix}{message}")
+
+
+class CorruptDataError(CodecError):
+    """What is stored at a key is not what kvsession writes there; nothing is returned in its place.
+
+    Another kind of data where a record belongs (a hash, a set ...), a record whose own id is
+    not the one its key names, or an index member that is not an id. Found by a read; the
+    data is left as it is (inspect it with ``kvsession inspect``, then delete or rewrite it).
+
+    Attributes:
+        key: The key at fault.
+    """
 
 
 class DecryptionError(CodecError):

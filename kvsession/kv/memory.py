@@ -346,6 +346,7 @@ class MemoryBackend:
         # Track the kind each key will have after the ops before it, so a batch that deletes
         # then re-creates a key is judged the way sequential execution would judge it.
         planned: dict[str, Kind | None] = {}
+        planned_values: dict[str, bytes] = {}  # what a value set earlier in the batch will hold
 
         def kind_of(key: str) -> Kind | None:
             if key in planned:
@@ -361,7 +362,14 @@ class MemoryBackend:
                 if op.only_if_present and not exists:
                     raise ConflictError("only-if-present: key is missing; batch not applied", key=op.key)
                 planned[op.key] = "value"
+                planned_values[op.key] = op.value
             elif isinstance(op, RequireOp):
+                if op.equals is not None:
+                    if self._planned_value(op.key, planned, planned_values) != op.equals:
+                        raise ConflictError(
+                            "key does not hold the required value; batch not applied", key=op.key
+                        )
+                    continue
                 exists = kind_of(op.key) is not None
                 if op.present and not exists:
                     raise ConflictError("required key is missing; batch not applied", key=op.key)
@@ -389,6 +397,18 @@ class MemoryBackend:
                     raise BackendError(f"holds a {current}, not a {wanted}; batch not applied", key=key)
                 if isinstance(op, IndexAddOp | SetAddOp) and op.members:
                     planned[key] = wanted
+
+    def _planned_value(
+        self, key: str, planned: dict[str, Kind | None], planned_values: dict[str, bytes]
+    ) -> bytes | None:
+        """Return the bytes ``key`` will hold as a value after the ops judged so far (``None``: none)."""
+        if key in planned:
+            return planned_values.get(key) if planned[key] == "value" else None
+        entry = self._live(key)
+        if entry is None or entry.kind != "value":
+            return None
+        assert isinstance(entry.value, bytes)
+        return entry.value
 
     def _apply_one(self, op: WriteOp) -> None:
         if isinstance(op, SetOp):

@@ -121,11 +121,24 @@ class RefreshTtlOp:
 class RequireOp:
     """A precondition: apply the batch only if ``key`` exists (``present``) or does not.
 
-    Writes nothing. Judged, like every condition, against the state the ops before it leave.
+    With ``equals`` (and ``present=True``), apply the batch only if ``key`` holds exactly those
+    bytes as a value: a missing key, another value, or an index or a set fails the condition
+    (a :class:`~kvsession.kv.errors.ConflictError` naming ``key``, never a kind error). This is
+    the compare-and-swap of optimistic concurrency and of fencing tokens: a writer states what
+    it last saw and the batch refuses to apply over anything else.
+
+    Writes nothing. Judged, like every condition, against the state the ops before it leave (a
+    value set earlier in the same batch is compared, a key deleted earlier counts as missing).
+
+    Attributes:
+        key: The key judged.
+        present: Whether it must exist (``True``) or must not.
+        equals: The exact bytes it must hold (``None``: any value, index or set).
     """
 
     key: str
     present: bool
+    equals: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,6 +138,11 @@ class Io:
         return cast("bytes | None", (yield Call("get", (key,))))
 
     @staticmethod
+    def exists(key: str) -> Plan[bool]:
+        """See ``KeyValueBackend.exists``."""
+        return cast("bool", (yield Call("exists", (key,))))
+
+    @staticmethod
     def get_many(keys: Sequence[str]) -> Plan[list[bytes | None]]:
         """See ``KeyValueBackend.get_many`` (no call for no keys)."""
         if not keys:

@@ -13,9 +13,12 @@ from kvsession.strands.aio_repository import AsyncKVSessionRepository
 from kvsession.strands.errors import (
     IncompleteSessionError,
     MessageExistsError,
+    SessionBusyError,
+    SessionConflictError,
     SessionExistsError,
     SessionRecordExistsError,
     SessionRecordNotFoundError,
+    UnindexedMessagesError,
 )
 from kvsession.strands.manager import KVSessionManager
 from kvsession.strands.records import Session
@@ -31,8 +34,11 @@ __all__ = [
     "KVSessionRepository",
     "MessageExistsError",
     "Session",
+    "SessionBusyError",
+    "SessionConflictError",
     "SessionExistsError",
     "SessionRecordExistsError",
     "SessionRecordNotFoundError",
+    "UnindexedMessagesError",
     "ValkeySessionManager",
 ]

@@ -35,6 +35,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import valkey.asyncio
@@ -158,6 +159,11 @@ class AsyncKVSessionManager(SessionManager[LocalAgent]):
         backend: A connected async backend; default ``kvsession.open_async(url)``.
         url: Used when ``backend`` is not given (default ``$KVSESSION_URL``).
         metadata: Stored on the session record when this manager creates the session.
+        lease: Hold the session's lease (seconds or a ``timedelta``), taken when the session is
+            opened (first hook, or :meth:`open`), renewed by every write, given back by
+            :meth:`aclose`; as for :class:`~kvsession.strands.manager.KVSessionManager`.
+        lease_wait: Seconds to wait for a lease another worker holds before raising
+            :class:`~kvsession.strands.errors.SessionBusyError` (default 0).
         **options: ``codec``, ``prefix``, ``ttl``, ``touch_on_read``, ``cluster``, ``compress``,
             ``keyring``, overriding the URL's (:class:`~kvsession.strands.writes.RepositoryOptions`).
 
@@ -172,6 +178,8 @@ class AsyncKVSessionManager(SessionManager[LocalAgent]):
         backend: AsyncKeyValueBackend | None = None,
         url: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        lease: float | timedelta | None = None,
+        lease_wait: float = 0.0,
         **options: Unpack[RepositoryOptions],
     ) -> None:
         self._owns_backend = backend is None
@@ -186,6 +194,8 @@ class AsyncKVSessionManager(SessionManager[LocalAgent]):
         self._to_restore: dict[str, LocalAgent] = {}
         self._multi_agents_to_restore: dict[str, MultiAgentBase] = {}
         self._flushing: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+        self._lease = lease
+        self._lease_wait = lease_wait
 
     # -- hooks --------------------------------------------------------------------------------
 
@@ -276,6 +286,9 @@ class AsyncKVSessionManager(SessionManager[LocalAgent]):
     async def open(self) -> StrandsSession:
         """Read the session, creating it if it does not exist (done by the first hook, once)."""
         if self._strands is None:
+            if self._lease is not None and not self.repository.holds_lease(self.session_id):
+                # Before the session is read: the agent restores what the previous holder wrote.
+                await self.repository.acquire_lease(self.session_id, self._lease, wait=self._lease_wait)
             session = await self.repository.read_session(self.session_id)
             if session is None and self._initial_metadata:
                 session = Session.from_strands(
@@ -413,9 +426,16 @@ class AsyncKVSessionManager(SessionManager[LocalAgent]):
         return cast("list[ListedMessage]", ListedMessage.adopt(messages))
 
     async def aclose(self) -> None:
-        """Close the backend if this manager opened it (a backend you passed stays open)."""
-        if self._owns_backend:
-            await self.repository.aclose()
+        """Release the session lease if held; close the backend if this manager opened it.
+
+        A backend you passed stays open.
+        """
+        try:
+            if self.repository.holds_lease(self.session_id):
+                await self.repository.release_lease(self.session_id)
+        finally:
+            if self._owns_backend:
+                await self.repository.aclose()
 
 
 class AsyncValkeySessionManager(AsyncKVSessionManager):

@@ -13,12 +13,15 @@ write made again is recognised if it had landed (docs/keys.md, Retries).
 
 from __future__ import annotations
 
+import asyncio
+import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kvsession.kv.aio import AsyncKeyValueBackend
 from kvsession.orm.store import AsyncModelStore, Plan, run_plan_async
 from kvsession.strands.plans import RepositoryPlans
-from kvsession.strands.writes import TTL_SLACK
+from kvsession.strands.writes import _LEASE_POLL_FIRST, _LEASE_POLL_MAX, TTL_SLACK, _seconds
 
 if TYPE_CHECKING:
     from strands.multiagent.base import MultiAgentBase
@@ -58,6 +61,24 @@ class AsyncKVSessionRepository(RepositoryPlans[AsyncKeyValueBackend]):
     async def aclose(self) -> None:
         """Close the backend."""
         await self.backend.aclose()
+
+    # -- the session lease ---------------------------------------------------------------------
+
+    async def acquire_lease(self, session_id: str, ttl: float | timedelta, *, wait: float = 0.0) -> None:
+        """See :meth:`KVSessionRepository.acquire_lease` (1 round trip per attempt)."""
+        seconds = _seconds(ttl)
+        started = time.monotonic()
+        delay = _LEASE_POLL_FIRST
+        while not await self._run(self._plan_try_lease(session_id, seconds)):
+            waited = time.monotonic() - started
+            if waited >= wait:
+                raise self._busy(session_id, waited=waited)
+            await asyncio.sleep(min(delay, wait - waited))
+            delay = min(delay * 2, _LEASE_POLL_MAX)
+
+    async def release_lease(self, session_id: str) -> None:
+        """See :meth:`KVSessionRepository.release_lease`."""
+        await self._run(self._plan_release_lease(session_id))
 
     # -- sessions -----------------------------------------------------------------------------
 

@@ -67,6 +67,9 @@ class BulkWrites(SessionWrites):
         batch = self.store.batch()
         # The root gets a fresh expiry: re-expire the whole group with it, due or not.
         self.store.write(batch, SESSION, [(record, {})], mode=_mode(replace), force_refresh=True)
+        # A session put in place of another is another incarnation: a worker still holding the
+        # one it replaced must not write into it (its writes require the old incarnation).
+        batch.delete(self.incarnation_key(session_id))
         self._run(
             self._plan_commit(
                 batch,

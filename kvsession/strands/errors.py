@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from strands.types.exceptions import SessionException
 
-from kvsession.kv.errors import KVSessionError, NotFoundError, RecordExistsError
+from kvsession.kv.errors import ConflictError, KVSessionError, NotFoundError, RecordExistsError
 
 __all__ = [
     "IncompleteSessionError",
     "MessageExistsError",
+    "SessionBusyError",
+    "SessionConflictError",
     "SessionExistsError",
     "SessionRecordExistsError",
     "SessionRecordNotFoundError",
+    "UnindexedMessagesError",
 ]
 
 
@@ -25,6 +28,43 @@ class SessionRecordExistsError(RecordExistsError, SessionException):
 
 class SessionRecordNotFoundError(NotFoundError, SessionException):
     """An update or delete named a session record that does not exist; nothing was written."""
+
+
+class SessionConflictError(ConflictError, SessionException):
+    """An update was based on a state another writer has replaced since; nothing was written.
+
+    Agent and multi-agent state are updated optimistically: each repository remembers the
+    bytes it last read or wrote, and the update applies only if they are still stored. A
+    conflict means another worker wrote the record in between (two workers on one session):
+    read the record again (``read_agent``, or rebuild the Strands agent) and decide, or use
+    the session lease to keep one writer per session (docs/keys.md).
+
+    Attributes:
+        session_id: The session.
+        key: The record that another writer changed.
+    """
+
+    def __init__(self, message: str, *, session_id: str, key: str) -> None:
+        self.session_id = session_id
+        super().__init__(message, key=key)
+
+
+class SessionBusyError(KVSessionError, SessionException):
+    """Another worker holds the session's lease (or this worker's lease was lost); nothing was written.
+
+    Raised when a lease cannot be acquired within its wait, and by a write of a worker whose
+    lease expired (or was taken by another worker) since it acquired it (docs/keys.md, "Two
+    workers on one session").
+
+    Attributes:
+        session_id: The session.
+        key: The lease key.
+    """
+
+    def __init__(self, message: str, *, session_id: str, key: str) -> None:
+        self.session_id = session_id
+        self.key = key
+        super().__init__(f"key=<{key}> | {message}")
 
 
 class SessionExistsError(SessionRecordExistsError):
@@ -68,4 +108,31 @@ class IncompleteSessionError(KVSessionError, SessionException):
         super().__init__(
             f"session_id=<{session_id}>, agent_id=<{agent_id}> | {len(missing_keys)} indexed message "
             f"record(s) missing ({shown}); refusing to restore part of a conversation"
+        )
+
+
+class UnindexedMessagesError(IncompleteSessionError):
+    """The agent's message index lists fewer messages than the session holds (it was lost or emptied).
+
+    Raised instead of restoring the part of a conversation the index still lists. The records
+    are intact: ``repair_messages_index(session_id, agent_id)`` lists them again.
+
+    Attributes:
+        session_id: The session.
+        agent_id: The agent whose message index is short.
+        unindexed_keys: Message records of the agent that the index does not list.
+    """
+
+    def __init__(self, session_id: str, agent_id: str, index_key: str, unindexed_keys: list[str]) -> None:
+        self.session_id = session_id
+        self.agent_id = agent_id
+        self.index_key = index_key
+        self.unindexed_keys = unindexed_keys
+        self.missing_keys: list[str] = []
+        shown = ", ".join(unindexed_keys[:5]) + (" ..." if len(unindexed_keys) > 5 else "")
+        KVSessionError.__init__(
+            self,
+            f"session_id=<{session_id}>, agent_id=<{agent_id}>, key=<{index_key}> | "
+            f"{len(unindexed_keys)} message record(s) not in the index ({shown}); refusing to restore "
+            "part of a conversation (repair_messages_index lists them again)",
         )

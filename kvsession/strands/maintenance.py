@@ -7,16 +7,19 @@ and long-running services, tidy both without scanning the keyspace.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 
 from kvsession.kv.errors import ConflictError
 from kvsession.kv.protocol import KeyValueBackend
-from kvsession.strands.models import SESSION_GROUP
-from kvsession.strands.plans import RepositoryPlans
+from kvsession.strands.models import MESSAGE, MESSAGES, SESSION_GROUP
+from kvsession.strands.plans import RepositoryPlans, is_message_id
 from kvsession.strands.writes import SessionWrites
 
 __all__ = ["SessionMaintenance"]
+
+logger = logging.getLogger(__name__)
 
 
 class SessionMaintenance(SessionWrites, RepositoryPlans[KeyValueBackend]):
@@ -62,6 +65,47 @@ class SessionMaintenance(SessionWrites, RepositoryPlans[KeyValueBackend]):
         except ConflictError:
             return False
         return True
+
+    def repair_messages_index(self, session_id: str, agent_id: str) -> int:
+        """List again the agent's message records that its index lost; return how many were added.
+
+        What ``UnindexedMessagesError`` asks for: the session's group (``:keys``) names every
+        record the session owns, so the agent's message records that still exist are added to
+        its index (score = id) in one atomic batch, which requires the session's root. Three
+        round trips; nothing is scanned. A session that does not exist is left alone (``0``;
+        see :meth:`clear_leftovers`).
+        """
+        root = self._root(session_id)
+        fields = {"session_id": session_id, "agent_id": agent_id}
+        index = self.store.key(MESSAGES.key, **fields)
+        group = self.store.key(SESSION_GROUP, session_id=session_id)
+        head = self.store.key(MESSAGE, message_id=0, **fields)[:-1]  # "...:message:"
+        keys = [key for key in self.backend.set_members(group) if key.startswith(head)]
+        keys = [key for key in keys if is_message_id(key[len(head) :])]
+        if not keys:
+            return 0
+        values = self.backend.get_many([*keys, root])
+        if values[-1] is None:
+            return 0
+        present = {key[len(head) :] for key, data in zip(keys, values, strict=False) if data is not None}
+        present.difference_update(self.backend.index_range(index))
+        if not present:
+            return 0
+        batch = self.store.batch().require(root, present=True)
+        batch.index_add(index, {member: float(member) for member in present})
+        batch.set_add(group, index)
+        self.store.keep_alive(batch, group, index)
+        try:
+            batch.apply()
+        except ConflictError:  # deleted meanwhile
+            return 0
+        logger.debug(
+            "session_id=<%s>, agent_id=<%s>, added=<%d> | repaired messages index",
+            session_id,
+            agent_id,
+            len(present),
+        )
+        return len(present)
 
     def prune_sessions(self, *, grace: float = 60.0, page: int = 1000) -> int:
         """Drop sessions-index entries whose session is gone (expired); return how many.

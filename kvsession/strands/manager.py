@@ -67,6 +67,13 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
         compress: ``"zstd"``, ``"none"`` or a ``Compression``; overrides the URL's ``compress``.
         keyring: A :class:`~kvsession.orm.Keyring` to encrypt every value with; overrides the
             URL's ``encrypt``.
+        lease: Hold the session's lease for this long after each write (seconds or a
+            ``timedelta``): taken before the session is read, renewed by every write, given
+            back by :meth:`close` (or a ``with`` block), lost if this worker stops writing for
+            that long. While held, no other leasing worker writes the session (docs/keys.md,
+            "Two workers on one session"). ``None`` (default): no lease.
+        lease_wait: Seconds to wait for a lease another worker holds before raising
+            :class:`~kvsession.strands.errors.SessionBusyError` (default 0: fail at once).
         **kwargs: Passed to Strands' ``RepositorySessionManager``.
 
     A manager that connected by itself (no ``backend`` given) owns that connection: release it
@@ -88,6 +95,8 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
         cluster: bool | None = None,
         compress: Compression | Literal["none", "zstd"] | None = None,
         keyring: Keyring | None = None,
+        lease: float | timedelta | None = None,
+        lease_wait: float = 0.0,
         **kwargs: Any,
     ) -> None:
         self._owns_backend = backend is None
@@ -103,7 +112,16 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
         )
         self._initial_metadata = dict(metadata or {})
         self._created_session: StrandsSession | None = None
-        super().__init__(session_id=session_id, session_repository=self, **kwargs)
+        self._lease_session: str | None = None
+        try:
+            if lease is not None:
+                # Before the session is read: the agent restores what the previous holder wrote.
+                self.repository.acquire_lease(session_id, lease, wait=lease_wait)
+                self._lease_session = session_id
+            super().__init__(session_id=session_id, session_repository=self, **kwargs)
+        except BaseException:
+            self.close()  # the lease, and a connection this manager opened
+            raise
         if self._created_session is not None:
             # Strands assigns ``self.session`` to the plain Session it passed to create_session,
             # after that call returns; hold the record actually stored (with its metadata).
@@ -115,9 +133,17 @@ class KVSessionManager(RepositorySessionManager, SessionRepository):
         return cls(session_id, url=url, **options)
 
     def close(self) -> None:
-        """Close the backend if this manager connected it (a backend you passed stays open)."""
-        if self._owns_backend:
-            self.repository.backend.close()
+        """Release the session lease if held; close the backend if this manager connected it.
+
+        A backend you passed stays open.
+        """
+        session_id, self._lease_session = self._lease_session, None
+        try:
+            if session_id is not None:
+                self.repository.release_lease(session_id)
+        finally:
+            if self._owns_backend:
+                self.repository.backend.close()
 
     def __enter__(self) -> Self:
         return self

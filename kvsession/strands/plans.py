@@ -12,14 +12,22 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from strands.types.session import SessionAgent, SessionMessage
 
-from kvsession.kv.errors import CodecError
+from kvsession.kv.batch import Batch
+from kvsession.kv.errors import BackendError, BackendUnavailable, CodecError, CorruptDataError
 from kvsession.orm.store import Io, Plan
-from kvsession.strands.errors import IncompleteSessionError, SessionExistsError, SessionRecordNotFoundError
+from kvsession.strands.errors import (
+    IncompleteSessionError,
+    SessionConflictError,
+    SessionExistsError,
+    SessionRecordNotFoundError,
+    UnindexedMessagesError,
+)
 from kvsession.strands.models import (
     AGENT,
     AGENTS,
@@ -36,13 +44,72 @@ if TYPE_CHECKING:
     from strands.multiagent.base import MultiAgentBase
     from strands.types.session import Session as StrandsSession
 
-__all__ = ["RepositoryPlans"]
+__all__ = ["RepositoryPlans", "is_message_id"]
 
 logger = logging.getLogger(__name__)
 
 
+_KIND_CHECKS = 3
+"""How many missing keys of a restore are checked for another kind of data (a round trip each)."""
+
+_UNINDEXED_SHOWN = 1000
+"""How many unindexed message records a restore checks and names at most."""
+
+_MAX_ID_DIGITS = 20
+"""The longest message id an index may list (a 64-bit id has at most 20 digits)."""
+
+
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+
+
+def is_message_id(text: str) -> bool:
+    """Whether ``text`` is a message id as kvsession writes it (``0`` or digits without a leading 0)."""
+    return (
+        text.isascii() and text.isdigit() and (text == "0" or text[0] != "0") and len(text) <= _MAX_ID_DIGITS
+    )
+
+
+def _message_ids(members: Sequence[str], index: str) -> Sequence[int]:
+    """Return the message ids an index lists, as ints (a ``range`` when they are a run).
+
+    The restore's hot path: the usual window, a run of well-formed ids, is checked with a few
+    string operations over the joined members and never parses each one.
+
+    Raises:
+        CorruptDataError: A member is not a message id (naming the index and the member).
+    """
+    if not members:
+        return []
+    text = "|".join(members)
+    digits = text.replace("|", "")
+    if (
+        digits.isascii()
+        and digits.isdigit()
+        and len(digits) + len(members) - 1 == len(text)  # no member held a "|"
+        and "||" not in text
+        and text[0] != "|"
+        and text[-1] != "|"
+        and ("|" + text).count("|0") == ("|" + text + "|").count("|0|")  # no leading zero
+        and max(map(len, members)) <= _MAX_ID_DIGITS
+    ):
+        first, last = int(members[0]), int(members[-1])
+        if last - first == len(members) - 1:
+            return range(first, last + 1)
+        return [int(member) for member in members]
+    for member in members:
+        if not is_message_id(member):
+            shown = member if len(member) <= 40 else f"{member[:40]}... ({len(member)} characters)"
+            raise CorruptDataError(f"lists {shown!r}, which is not a message id", key=index)
+    return [int(member) for member in members]  # pragma: no cover -- the check above found one
+
+
+def _check_message_id(message: SessionMessage, message_id: int, key: str) -> None:
+    """Raise ``CorruptDataError`` if the record at ``key`` holds another message id than its key."""
+    if message.message_id != message_id:
+        raise CorruptDataError(
+            f"holds message_id=<{message.message_id!r}>, not the <{message_id}> its key names", key=key
+        )
 
 
 class RepositoryPlans(SessionCore[SessionBackend]):
@@ -57,8 +124,13 @@ class RepositoryPlans(SessionCore[SessionBackend]):
         batch = self.store.batch().require(root, present=False)
         self.store.delete_group(batch, SESSION_GROUP, session_id=session_id)
         self.store.create(batch, SESSION, session)
+        # A new incarnation (queued by the commit, from its write token): writers of an earlier
+        # session with this id are refused from now on.
         yield from self._plan_commit(
-            batch, session_id, lambda key: SessionExistsError(session_id, root) if key == root else None
+            batch,
+            session_id,
+            lambda key: SessionExistsError(session_id, root) if key == root else None,
+            incarnate=True,
         )
         logger.debug("session_id=<%s> | created session", session_id)
         return session
@@ -66,7 +138,13 @@ class RepositoryPlans(SessionCore[SessionBackend]):
     def plan_read_session(self, session_id: str) -> Plan[StrandsSession | None]:
         """Plan of ``read_session`` (1 round trip)."""
         root = self._root(session_id)
-        data = yield from Io.get(root)
+        try:
+            data = yield from Io.get(root)
+        except BackendUnavailable:
+            raise
+        except BackendError as exc:
+            yield from self._plan_check_kind(root)
+            raise exc from None
         if data is None:
             return None
         session = self.codec.decode(SESSION, data, key=root)
@@ -79,7 +157,7 @@ class RepositoryPlans(SessionCore[SessionBackend]):
         session_id = session.session_id
         now = time.time()
         session.updated_at = _iso(now)
-        batch = self.store.batch()
+        batch = self._session_batch(root)
         # The root gets a fresh expiry: re-expire the whole group with it (due or not), so the
         # root never outlives its records.
         self.store.update(batch, SESSION, session, force_refresh=True)
@@ -93,12 +171,14 @@ class RepositoryPlans(SessionCore[SessionBackend]):
         # the session a moment before is deleted with the rest, not orphaned.
         batch = self._session_batch(root)
         self.store.delete_group(batch, SESSION_GROUP, session_id=session_id)
-        batch.delete(root)
+        batch.delete(root, self.incarnation_key(session_id))
         missing = f"session_id=<{session_id}> | session does not exist"
         yield from self._plan_commit(batch, session_id, self._not_found(root, missing), forget=True)
+        self._forget_incarnation(session_id)
         with self._lock:
             for cached in [k for k in self._agent_created_at if k[0] == session_id]:
                 del self._agent_created_at[cached]
+        self._forget_stored(session_id)
         logger.debug("session_id=<%s> | deleted session", session_id)
 
     # -- agents -------------------------------------------------------------------------------
@@ -108,8 +188,10 @@ class RepositoryPlans(SessionCore[SessionBackend]):
         batch = self._session_batch(self._root(session_id))
         key = self.store.create(batch, AGENT, session_agent, session_id=session_id)
         names = {key: f"session_id=<{session_id}>, agent_id=<{session_agent.agent_id}>"}
+        written = self._value_of(batch, key)
         yield from self._plan_commit(batch, session_id, self._exists(names, "agent"))
         self._remember_agent(session_id, session_agent.agent_id, session_agent.created_at)
+        self._remember_stored(session_id, key, written)
 
     def plan_read_agent(self, session_id: str, agent_id: str) -> Plan[SessionAgent | None]:
         """Plan of ``read_agent`` (1 round trip)."""
@@ -120,32 +202,59 @@ class RepositoryPlans(SessionCore[SessionBackend]):
 
     def _plan_read_agent(self, session_id: str, agent_id: str) -> Plan[SessionAgent | None]:
         key = self.store.key(AGENT, session_id=session_id, agent_id=agent_id)
-        data = yield from self._plan_get_under_root(session_id, key)
+        data = yield from self._plan_get_under_root(session_id, key, check_missing=False)
         if data is None:
             return None
         agent = self.codec.decode(AGENT, data, key=key)
         self._remember_agent(session_id, agent_id, agent.created_at)
+        self._remember_stored(session_id, key, data)  # the base of this repository's next update
         return agent
 
     def plan_update_agent(self, session_id: str, session_agent: SessionAgent) -> Plan[None]:
-        """Plan of ``update_agent`` (1 round trip; 2 if this repository never saw the agent)."""
+        """Plan of ``update_agent`` (1 round trip; 2 if this repository never saw the agent).
+
+        Optimistic: applies only over the record this repository last read or wrote, else
+        :class:`SessionConflictError` (another writer updated the agent in between).
+        """
         root = self._root(session_id)
         agent_id = session_agent.agent_id
         key = self.store.key(AGENT, session_id=session_id, agent_id=agent_id)
         missing = f"session_id=<{session_id}>, agent_id=<{agent_id}> | agent does not exist"
         with self._lock:
             created_at = self._agent_created_at.get((session_id, agent_id))
-        if created_at is None:
+        base = self._stored_base(session_id, key)
+        if created_at is None or base is None:
             stored = yield from self._plan_read_agent(session_id, agent_id)
             if stored is None:
                 raise SessionRecordNotFoundError(missing, key=key)
             created_at = stored.created_at
+            base = self._stored_base(session_id, key)
         now = time.time()
         session_agent.created_at = created_at
         session_agent.updated_at = _iso(now)
         batch = self._session_batch(root)
+        if base is not None:
+            batch.require(key, equals=base)
         self.store.update(batch, AGENT, session_agent, session_id=session_id)
-        yield from self._plan_commit(batch, session_id, self._not_found(key, missing), now=now)
+        yield from self._plan_update_state(batch, session_id, key, missing, f"agent <{agent_id}>", now=now)
+
+    def _plan_update_state(
+        self, batch: Batch, session_id: str, key: str, missing: str, what: str, *, now: float | None = None
+    ) -> Plan[None]:
+        """Plan: commit an optimistic update of ``key``; remember what it wrote as the next base."""
+        written = self._value_of(batch, key)
+        try:
+            yield from self._plan_commit(batch, session_id, self._conflict(session_id, key, what), now=now)
+        except SessionConflictError:
+            # The record differs from the base, or is gone: one read (on this error path only)
+            # tells which.
+            if (yield from self._plan_get_under_root(session_id, key)) is None:
+                raise SessionRecordNotFoundError(missing, key=key) from None
+            raise
+        except BaseException:
+            self._forget_stored(session_id, key)  # outcome unknown: read it again before the next update
+            raise
+        self._remember_stored(session_id, key, written)
 
     # -- messages -----------------------------------------------------------------------------
 
@@ -167,8 +276,10 @@ class RepositoryPlans(SessionCore[SessionBackend]):
         data = yield from self._plan_get_under_root(session_id, key)
         if data is None:
             return None
+        message = self.codec.decode(MESSAGE, data, key=key)
+        _check_message_id(message, message_id, key)
         yield from self._plan_touch_on_read(session_id)
-        return self.codec.decode(MESSAGE, data, key=key)
+        return message
 
     def plan_update_message(
         self, session_id: str, agent_id: str, session_message: SessionMessage
@@ -202,20 +313,36 @@ class RepositoryPlans(SessionCore[SessionBackend]):
             raise ValueError(f"offset=<{offset}>, limit=<{limit}> | must not be negative")
         if limit == 0:
             return []
-        ids = yield from self.store.plan_index_window(MESSAGES, offset=offset, limit=limit, **fields)
+        index = self.store.key(MESSAGES.key, **fields)
+        members = yield from Io.index_range(index, offset=offset, limit=limit)
+        ids = _message_ids(members, index)
         if not ids:
+            # An empty window: no messages, or an index that was lost or emptied while the
+            # records stayed (the session's group still lists them). Costs a round trip more.
+            yield from self._plan_check_index(session_id, agent_id, index, (), offset=offset)
             return []
-        keys: list[str] = self.store.record_keys(MESSAGE, "message_id", ids, **fields)
+        # Keys from the members as listed: a record whose id is not its place in the run is
+        # then caught by the message_id check below, not read in place of another.
+        keys: list[str] = self.store.record_keys(MESSAGE, "message_id", members, **fields)
         # The root rides along in the same multi-get: a missing root means the session is gone
         # (deleted or expired between the two round trips), not that it is damaged.
         values = yield from Io.get_many([*keys, root])
         if values[-1] is None:
+            yield from self._plan_check_kind(root)
             return []
         datas = values[:-1]
         missing = [key for key, data in zip(keys, datas, strict=True) if data is None]
         if missing:
+            for key in missing[:_KIND_CHECKS]:  # a key of another kind reads as missing too
+                yield from self._plan_check_kind(key)
             raise IncompleteSessionError(session_id, agent_id, missing)
         messages = self.codec.decode_many(MESSAGE, datas, keys)  # type: ignore[arg-type]
+        for message, message_id, key in zip(messages, ids, keys, strict=True):
+            _check_message_id(message, message_id, key)
+        if ids[0] != offset or ids[-1] != offset + len(ids) - 1:
+            # Strands numbers an agent's messages 0, 1, 2 ...: a window that is not the next run
+            # of ids may come from an index that lost entries; the group says (2 more round trips).
+            yield from self._plan_check_index(session_id, agent_id, index, keys)
         yield from self._plan_touch_on_read(session_id)
         return messages
 
@@ -253,7 +380,9 @@ class RepositoryPlans(SessionCore[SessionBackend]):
         fields = {"session_id": session_id, "multi_agent_id": multi_agent.id}
         key = self.store.create(batch, MULTI_AGENT, multi_agent.serialize_state(), **fields)
         names = {key: f"session_id=<{session_id}>, multi_agent_id=<{multi_agent.id}>"}
+        written = self._value_of(batch, key)
         yield from self._plan_commit(batch, session_id, self._exists(names, "multi-agent state"))
+        self._remember_stored(session_id, key, written)
 
     def plan_read_multi_agent(self, session_id: str, multi_agent_id: str) -> Plan[dict[str, Any] | None]:
         """Plan of ``read_multi_agent`` (1 round trip)."""
@@ -261,15 +390,26 @@ class RepositoryPlans(SessionCore[SessionBackend]):
         data = yield from self._plan_get_under_root(session_id, key)
         if data is None:
             return None
+        self._remember_stored(session_id, key, data)  # the base of this repository's next update
         yield from self._plan_touch_on_read(session_id)
         return self.codec.decode(MULTI_AGENT, data, key=key)
 
     def plan_update_multi_agent(self, session_id: str, multi_agent: MultiAgentBase) -> Plan[None]:
-        """Plan of ``update_multi_agent`` (1 round trip)."""
-        batch = self._session_batch(self._root(session_id))
+        """Plan of ``update_multi_agent`` (1 round trip; 2 if this repository never saw the state).
+
+        Optimistic like ``update_agent``: :class:`SessionConflictError` if another writer
+        updated the state since this repository read or wrote it.
+        """
+        root = self._root(session_id)
         fields: dict[str, Any] = {"session_id": session_id, "multi_agent_id": multi_agent.id}
         key = self.store.key(MULTI_AGENT, **fields)
         missing = f"session_id=<{session_id}>, multi_agent_id=<{multi_agent.id}> | multi-agent does not exist"
+        base = self._stored_base(session_id, key)
+        if base is None:
+            base = yield from self._plan_get_under_root(session_id, key)
+            if base is None:
+                raise SessionRecordNotFoundError(missing, key=key)
+        batch = self._session_batch(root).require(key, equals=base)
         try:
             self.store.update(batch, MULTI_AGENT, multi_agent.serialize_state(), **fields)
         except CodecError:
@@ -278,14 +418,71 @@ class RepositoryPlans(SessionCore[SessionBackend]):
             if (yield from self._plan_get_under_root(session_id, key)) is None:
                 raise SessionRecordNotFoundError(missing, key=key) from None
             raise
-        yield from self._plan_commit(batch, session_id, self._not_found(key, missing))
+        what = f"multi-agent state <{multi_agent.id}>"
+        yield from self._plan_update_state(batch, session_id, key, missing, what)
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _plan_get_under_root(self, session_id: str, key: str) -> Plan[bytes | None]:
+    def _plan_get_under_root(
+        self, session_id: str, key: str, *, check_missing: bool = True
+    ) -> Plan[bytes | None]:
         """Read ``key`` and the session's root in one round trip; ``None`` if either is missing.
 
-        The restore rule: the records of a session whose root is gone do not exist.
+        The restore rule: the records of a session whose root is gone do not exist. A multi-get
+        reads a key of another kind as missing: when the root, or (with ``check_missing``) the
+        record under an existing root, reads as missing, one more round trip asks whether it is
+        there after all, and if so ``CorruptDataError`` names it, as ``read_session`` does.
+        ``read_agent`` passes ``check_missing=False``: a new agent of an existing session is
+        Strands' start-up path, and stays one round trip.
         """
-        data, root = yield from Io.get_many([key, self.keys.session(session_id)])
-        return None if root is None else data
+        root_key = self.keys.session(session_id)
+        # The incarnation rides along (no extra round trip): a restore (read_agent) learns
+        # which incarnation of the session its writes will go to (writes.py, INCARNATION).
+        data, root, incarnation = yield from Io.get_many([key, root_key, self.incarnation_key(session_id)])
+        if root is None:
+            yield from self._plan_check_kind(root_key)
+            return None
+        self._notice_incarnation(session_id, incarnation)
+        if data is None and check_missing:
+            yield from self._plan_check_kind(key)
+        return data
+
+    def _plan_check_kind(self, key: str) -> Plan[None]:
+        """Raise ``CorruptDataError`` if ``key``, read as missing or refused, holds another kind of data."""
+        if (yield from Io.exists(key)):
+            raise CorruptDataError("holds another kind of data where a record belongs", key=key)
+
+    def _plan_check_index(
+        self, session_id: str, agent_id: str, index: str, listed: Sequence[str], *, offset: int | None = None
+    ) -> Plan[None]:
+        """Raise ``UnindexedMessagesError`` if the agent has message records its index does not list.
+
+        The session's group (``:keys``) names every record key it owns; the records it names
+        under this agent that the index misses, and that exist while the root does, mean the
+        index was lost or emptied. ``listed``: the record keys already known to be listed;
+        ``offset``: given when the window at that offset came back empty.
+        """
+        fields = {"session_id": session_id, "agent_id": agent_id}
+        owned = yield from Io.set_members(self.store.key(SESSION_GROUP, session_id=session_id))
+        head = self.store.key(MESSAGE, message_id=0, **fields)[:-1]  # "...:message:"
+        stored = {key for key in owned if key.startswith(head) and is_message_id(key[len(head) :])}
+        stored.difference_update(listed)
+        if not stored or (offset is not None and len(stored) <= offset):
+            return  # (a whole index would show nothing at that offset either)
+        # The index is read again, after the group: a record the group names was written in the
+        # same batch as its index entry, so this read lists every append the group read saw (the
+        # window read earlier may predate a concurrent append, which is no loss of the index).
+        indexed = _message_ids((yield from Io.index_range(index)), index)
+        stored.difference_update(self.store.record_keys(MESSAGE, "message_id", indexed, **fields))
+        if not stored:
+            return
+        # The group may name records that expired or were evicted since: only those still there,
+        # in a session that still exists, are unlisted.
+        by_id: dict[int, str] = {int(key[len(head) :]): key for key in stored}
+        candidates: list[str] = [by_id[message_id] for message_id in sorted(by_id)][:_UNINDEXED_SHOWN]
+        values = yield from Io.get_many([*candidates, self.keys.session(session_id)])
+        if values[-1] is None:
+            return
+        unindexed = [key for key, data in zip(candidates, values, strict=False) if data is not None]
+        if unindexed:
+            raise UnindexedMessagesError(session_id, agent_id, index, unindexed)

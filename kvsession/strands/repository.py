@@ -21,8 +21,14 @@ Restore rule: the session record is the root. A session whose record is missing 
 exist (every read returns ``None`` / ``[]``; ``create_session`` clears any leftovers first). While the
 root exists, an index that lists a missing record raises :class:`IncompleteSessionError`
 rather than returning part of a conversation. Writes into a session carry the precondition
-that its root exists, so a writer holding a deleted or expired session gets a not-found error
-and writes nothing.
+that its root exists, and that it is the incarnation of the session this repository created or
+restored, so a writer holding a deleted, expired or deleted-and-re-created session gets a
+not-found error and writes nothing.
+
+Two workers on one session (docs/keys.md): agent and multi-agent updates are optimistic (a
+stale one raises :class:`~kvsession.strands.errors.SessionConflictError`), and the opt-in
+session lease (:meth:`KVSessionRepository.acquire_lease`, a fencing token checked in every
+write batch) keeps one writer per session.
 
 Expiry (``ttl``): every write stores its record with a ttl of ``ttl * (1 + TTL_SLACK)`` and
 queues one server-side refresh of the session's ``:keys`` group, which re-expires all of the
@@ -37,6 +43,8 @@ updated by a second call after the batch (a write costs two round trips instead 
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from strands.session.session_repository import SessionRepository
@@ -46,7 +54,7 @@ from kvsession.kv.protocol import KeyValueBackend
 from kvsession.strands.bulk import BulkWrites
 from kvsession.strands.maintenance import SessionMaintenance
 from kvsession.strands.plans import RepositoryPlans
-from kvsession.strands.writes import TTL_SLACK
+from kvsession.strands.writes import _LEASE_POLL_FIRST, _LEASE_POLL_MAX, TTL_SLACK, _seconds
 
 if TYPE_CHECKING:
     from strands.multiagent.base import MultiAgentBase
@@ -113,6 +121,39 @@ class KVSessionRepository(
             SessionRecordNotFoundError: The session does not exist (as Strands' own repositories do).
         """
         self._run(self.plan_delete_session(session_id))
+
+    # -- the session lease ---------------------------------------------------------------------
+
+    def acquire_lease(self, session_id: str, ttl: float | timedelta, *, wait: float = 0.0) -> None:
+        """Take the session's lease: until released or expired, only this repository writes it.
+
+        While held, every write of this repository requires the lease (its fencing token,
+        checked inside the write batch) and renews it for ``ttl``; if its holder stops writing
+        (it died, or a turn outlasted ``ttl``) the lease expires and another worker may take
+        it. Every worker of a session must use the lease for it to exclude anyone (docs/keys.md,
+        "Two workers on one session"). Acquiring a lease this repository holds renews it.
+
+        Args:
+            session_id: The session (it need not exist yet).
+            ttl: How long the lease lasts after its last write, seconds or a ``timedelta``.
+            wait: Seconds to wait for a busy lease (polling with backoff) before giving up.
+
+        Raises:
+            SessionBusyError: Another worker held the lease for all of ``wait``.
+        """
+        seconds = _seconds(ttl)
+        started = time.monotonic()
+        delay = _LEASE_POLL_FIRST
+        while not self._run(self._plan_try_lease(session_id, seconds)):
+            waited = time.monotonic() - started
+            if waited >= wait:
+                raise self._busy(session_id, waited=waited)
+            time.sleep(min(delay, wait - waited))
+            delay = min(delay * 2, _LEASE_POLL_MAX)
+
+    def release_lease(self, session_id: str) -> None:
+        """Give the session's lease back (no-op if this repository does not hold it, or it expired)."""
+        self._run(self._plan_release_lease(session_id))
 
     # -- agents -------------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import secrets
 import threading
 import time
@@ -53,16 +54,33 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar
 from kvsession.kv.aio import AsyncKeyValueBackend
 from kvsession.kv.batch import Batch
 from kvsession.kv.errors import ConflictError
-from kvsession.kv.protocol import DeleteOp, KeyValueBackend, RequireOp, SetOp, WriteOp, WriteTokenOp
+from kvsession.kv.protocol import (
+    DeleteOp,
+    ExpireOp,
+    KeyValueBackend,
+    RefreshTtlOp,
+    RequireOp,
+    SetOp,
+    WriteOp,
+    WriteTokenOp,
+)
 from kvsession.orm import Compression, Expiry, Keyring, KeySpace, KeyTemplate, ModelStore
 from kvsession.orm.store import Io, ModelStoreBase, Plan, run_plan
-from kvsession.strands.errors import MessageExistsError, SessionRecordExistsError, SessionRecordNotFoundError
+from kvsession.strands.errors import (
+    MessageExistsError,
+    SessionBusyError,
+    SessionConflictError,
+    SessionRecordExistsError,
+    SessionRecordNotFoundError,
+)
 from kvsession.strands.models import SESSION, SessionKeys
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = [
+    "INCARNATION",
+    "LEASE",
     "TTL_SLACK",
     "WRITER",
     "WRITE_TOKEN_TTL",
@@ -83,6 +101,20 @@ WRITER = KeyTemplate("session:{session_id}:writer:{writer_id}", hash_tag="sessio
 in a session: beside the session layout (:mod:`kvsession.strands.models`), in its slot, but not
 in its ``:keys`` group."""
 
+INCARNATION = KeyTemplate("session:{session_id}:incarnation", hash_tag="session_id")
+"""Which incarnation of a session is stored: random bytes written by ``create_session`` in the
+same batch as the root. Every write of the session requires it to hold the bytes the writer
+learned, so a worker still holding a session that was deleted and created again gets
+``NotFoundError`` instead of writing into the new one. Beside the layout, in its slot, not in its
+``:keys`` group (tools listing a session never see it); it expires with the session's records and
+is deleted with the session. A session stored without one (before 0.3, or by a tool) has none, and
+its writers require that none appears."""
+
+LEASE = KeyTemplate("session:{session_id}:lease", hash_tag="session_id")
+"""A session's lease (opt-in): the fencing token of the one worker allowed to write it, with
+the lease's ttl. Every write batch of the holder requires the key to hold its token and renews
+its ttl; a holder that stops writing loses it after the ttl. Not in the ``:keys`` group."""
+
 WRITE_TOKEN_TTL = 300.0
 """Seconds a write token is kept, so how long after a write its retry is still recognised.
 
@@ -90,6 +122,19 @@ A backend's own retries re-send within a minute (valkey: ``retries=3`` with back
 1 s and 5 s timeouts, under 45 s), and a caller retrying after an outage or a failover does
 so within minutes; each token key is about a hundred bytes, one per session and writer thread
 active in the last five minutes."""
+
+_LEASE_POLL_FIRST = 0.01
+"""Seconds before the second attempt at a busy lease; doubled per attempt up to ``_LEASE_POLL_MAX``."""
+_LEASE_POLL_MAX = 0.2
+
+
+def _seconds(ttl: float | timedelta) -> float:
+    """Return a lease ttl in seconds (a finite number above 0)."""
+    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"ttl=<{ttl}> | a lease lasts a finite number of seconds above 0")
+    return seconds
+
 
 ConflictHandler = Callable[[str], Exception | None]
 """Maps the key whose condition failed in a batch to the error to raise (``None``: re-raise)."""
@@ -100,8 +145,12 @@ _CACHE_SIZE = 10_000
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
 
-Claim = tuple[Literal["create", "delete"], str]
-"""What a batch does that a retry of it would trip over: creates a key, or deletes a required one."""
+Claim = tuple[Literal["create", "delete", "update"], str]
+"""What a batch does that a retry of it would trip over: creates a key, deletes a required one,
+or rewrites a key it required to hold given bytes."""
+
+_UNKNOWN = object()
+"""An incarnation this repository has not learned yet."""
 
 
 _Written = tuple[WriteTokenOp, frozenset[Claim]]
@@ -125,18 +174,24 @@ class _Writer(threading.local):
 def _claims(ops: Sequence[WriteOp]) -> frozenset[Claim]:
     """Return what in ``ops`` a re-sent copy of the applied batch would fail on (empty: none).
 
-    A key created only if absent (or required absent, then written), and a key required present,
-    then deleted. Updates (only-if-present writes) and deletes without a condition re-apply
-    harmlessly and carry no token.
+    A key created only if absent (or required absent, then written), a key required present,
+    then deleted, and a key required to hold given bytes, then rewritten (optimistic
+    concurrency). Other updates (only-if-present writes) and deletes without a condition
+    re-apply harmlessly and carry no token.
     """
     claims: list[Claim] = []
     required: dict[str, bool] = {}
+    compared: set[str] = set()
     for op in ops:  # exact type tests: this runs on every append
         if type(op) is SetOp:
             if op.only_if_absent or required.get(op.key) is False:
                 claims.append(("create", op.key))
+            elif op.key in compared:
+                claims.append(("update", op.key))
         elif type(op) is RequireOp:
             required[op.key] = op.present
+            if op.equals is not None:
+                compared.add(op.key)
         elif type(op) is DeleteOp:
             claims.extend(("delete", key) for key in op.keys if required.get(key))
     return frozenset(claims)
@@ -218,12 +273,23 @@ class SessionCore(Generic[SessionBackend]):
         # created_at of agents this repository has read or written, so update_agent keeps it
         # without reading the record again (Strands hands update_agent a fresh SessionAgent).
         self._agent_created_at: _BoundedCache[tuple[str, str], str] = _BoundedCache()
+        # The bytes of each agent and multi-agent state record this repository last read or
+        # wrote, by (session id, key): the base its next update requires to be still stored
+        # (optimistic concurrency: another writer's update in between is a conflict).
+        self._stored: _BoundedCache[tuple[str, str], bytes] = _BoundedCache()
         self._lock = threading.Lock()
         # Write tokens (see the module docstring): each thread's identity as a writer, and the
         # writes whose outcome is unknown, by what they claim.
         self.write_token_ttl = WRITE_TOKEN_TTL
         self._writer = _Writer()
         self._writer_template = self.store.template(WRITER)
+        # The incarnation of each session this repository created, wrote or first wrote to
+        # (None: stored without one); see INCARNATION.
+        self._incarnation_template = self.store.template(INCARNATION)
+        self._incarnations: _BoundedCache[str, bytes | None] = _BoundedCache()
+        # Leases this repository holds: session id -> (fencing token, ttl in seconds).
+        self._lease_template = self.store.template(LEASE)
+        self._leases: dict[str, tuple[bytes, float]] = {}
         self._unsure: _BoundedCache[Claim, _Written] = _BoundedCache()
 
     def _open_store(self, backend: SessionBackend, **store: Any) -> ModelStoreBase[SessionBackend]:
@@ -233,6 +299,38 @@ class SessionCore(Generic[SessionBackend]):
     def _remember_agent(self, session_id: str, agent_id: str, created_at: str) -> None:
         with self._lock:
             self._agent_created_at.put((session_id, agent_id), created_at)
+
+    def _remember_stored(self, session_id: str, key: str, data: bytes) -> None:
+        with self._lock:
+            self._stored.put((session_id, key), data)
+
+    def _stored_base(self, session_id: str, key: str) -> bytes | None:
+        with self._lock:
+            return self._stored.get((session_id, key))
+
+    def _forget_stored(self, session_id: str, key: str | None = None) -> None:
+        """Forget one record's base, or (``key=None``) every base of the session."""
+        with self._lock:
+            if key is not None:
+                self._stored.pop((session_id, key), None)
+                return
+            for cached in [k for k in self._stored if k[0] == session_id]:
+                del self._stored[cached]
+
+    @staticmethod
+    def _value_of(batch: Batch, key: str) -> bytes:
+        """Return the bytes ``batch`` writes to ``key`` (its last set of it)."""
+        return next(op.value for op in reversed(batch.ops) if type(op) is SetOp and op.key == key)
+
+    def _conflict(self, session_id: str, key: str, what: str) -> ConflictHandler:
+        """Map a failed require-equals on ``key`` to :class:`SessionConflictError`."""
+        message = (
+            f"session_id=<{session_id}> | {what} was changed by another writer since this repository "
+            "read or wrote it; nothing was written (read it again, or hold the session lease)"
+        )
+        return lambda failed: (
+            SessionConflictError(message, session_id=session_id, key=key) if failed == key else None
+        )
 
     @property
     def ttl(self) -> float | None:
@@ -253,14 +351,139 @@ class SessionCore(Generic[SessionBackend]):
         """
         return self.store.batch().require(root, present=True)
 
+    def incarnation_key(self, session_id: str) -> str:
+        """Return the key of the session's incarnation (see :data:`INCARNATION`)."""
+        return self._incarnation_template(session_id=session_id)
+
+    def _learn_incarnation(self, session_id: str, incarnation: bytes | None) -> None:
+        with self._lock:
+            self._incarnations.put(session_id, incarnation)
+
+    def _notice_incarnation(self, session_id: str, incarnation: bytes | None) -> None:
+        """Learn the incarnation a read found beside the root, unless one is known already.
+
+        A known one is kept: a worker that read the new incarnation of a session it held
+        before still holds the old conversation, and stays refused.
+        """
+        with self._lock:
+            if session_id not in self._incarnations:
+                self._incarnations.put(session_id, incarnation)
+
+    def _forget_incarnation(self, session_id: str) -> None:
+        with self._lock:
+            self._incarnations.pop(session_id, None)
+
+    def _plan_fence(self, batch: Batch, session_id: str, root: str) -> Plan[None]:
+        """Plan: make a batch that requires the root apply only to the incarnation this repository knows.
+
+        The root must exist (a writer holding a deleted or expired session gets a not-found
+        error) and the incarnation key must hold what this repository learned when it created
+        the session, restored it (the read plans' multi-get carries it) or first wrote to it: a
+        session deleted and created again by another worker is another incarnation, and the
+        stale writer's batch is refused whole. Learning it at a first write costs one read, once
+        per session and repository (the append stays one round trip). The conditions go right
+        after the root's, before any write of the batch.
+        """
+        key = self.incarnation_key(session_id)
+        with self._lock:
+            known = self._incarnations.get(session_id, _UNKNOWN)
+        if known is _UNKNOWN:
+            incarnation, root_data = yield from Io.get_many([key, root])
+            if root_data is not None:  # nothing to learn about a session that does not exist
+                self._learn_incarnation(session_id, incarnation)
+        else:
+            incarnation = known  # type: ignore[assignment]
+        fence: list[WriteOp] = [RequireOp(key, True, incarnation) if incarnation else RequireOp(key, False)]
+        if incarnation and self.store.expiry is not None:  # it lives as long as the records written now
+            fence.append(ExpireOp(key, self.store.expiry.record_ttl))
+        at = next(i for i, op in enumerate(batch.ops) if type(op) is RequireOp and op.key == root) + 1
+        batch.ops[at:at] = fence
+
+    # -- the session lease ---------------------------------------------------------------------
+
+    def lease_key(self, session_id: str) -> str:
+        """Return the key of the session's lease (see :data:`LEASE`)."""
+        return self._lease_template(session_id=session_id)
+
+    def holds_lease(self, session_id: str) -> bool:
+        """Return whether this repository acquired the session's lease (it may have expired since)."""
+        with self._lock:
+            return session_id in self._leases
+
+    def _plan_try_lease(self, session_id: str, ttl: float) -> Plan[bool]:
+        """Plan: take the session's lease if it is free, or renew it if it is ours (1 round trip)."""
+        self._root(session_id)
+        key = self.lease_key(session_id)
+        with self._lock:
+            held = self._leases.get(session_id)
+        if held is not None:
+            try:
+                yield from Io.apply([RequireOp(key, True, held[0]), ExpireOp(key, ttl)])
+            except ConflictError:
+                self._drop_lease(session_id)  # expired, perhaps taken: try to take it afresh
+            else:
+                with self._lock:
+                    self._leases[session_id] = (held[0], ttl)
+                return True
+        token = secrets.token_hex(12).encode()
+        try:
+            yield from Io.apply([SetOp(key, token, only_if_absent=True, ttl=ttl)])
+        except ConflictError:
+            return False
+        with self._lock:
+            self._leases[session_id] = (token, ttl)
+        logger.debug("session_id=<%s>, ttl=<%s> | lease acquired", session_id, ttl)
+        return True
+
+    def _plan_release_lease(self, session_id: str) -> Plan[None]:
+        """Plan: give the lease back if this repository still holds it (1 round trip, none if not held)."""
+        key = self.lease_key(session_id)
+        held = self._drop_lease(session_id)
+        if held is None:
+            return
+        try:
+            yield from Io.apply([RequireOp(key, True, held[0]), DeleteOp((key,))])
+        except ConflictError:
+            logger.debug("session_id=<%s> | lease had expired before its release", session_id)
+
+    def _drop_lease(self, session_id: str) -> tuple[bytes, float] | None:
+        with self._lock:
+            return self._leases.pop(session_id, None)
+
+    def _busy(self, session_id: str, *, waited: float) -> SessionBusyError:
+        return SessionBusyError(
+            f"session_id=<{session_id}>, waited=<{waited:.3f}s> | another worker holds the session's lease",
+            session_id=session_id,
+            key=self.lease_key(session_id),
+        )
+
+    def _queue_lease(self, batch: Batch, session_id: str) -> None:
+        """Fence a write batch with this repository's lease of the session, and renew it."""
+        with self._lock:
+            held = self._leases.get(session_id)
+        if held is not None:
+            key = self.lease_key(session_id)
+            batch.ops[0:0] = [RequireOp(key, True, held[0]), ExpireOp(key, held[1])]
+
     def _keep_alive(self, batch: Batch, session_id: str, *, force: bool = False) -> None:
         """Queue the refresh of the session's group (see ``ModelStore.keep_alive``)."""
         self.store.keep_alive(batch, self.keys.owned_keys(session_id), force=force)
 
     def _plan_touch_on_read(self, session_id: str) -> Plan[None]:
-        """With ``touch_on_read``, keep the session alive on a read (one extra round trip)."""
-        if self.touch_on_read:
-            yield from self.store.plan_touch(self.keys.owned_keys(session_id))
+        """With ``touch_on_read``, keep the session alive on a read (one extra round trip).
+
+        The incarnation key (not in the group) is re-expired with it, so a session kept alive
+        by reads alone never outlives the incarnation its writers require.
+        """
+        expiry = self.store.expiry
+        if self.touch_on_read and expiry is not None:
+            group = self.keys.owned_keys(session_id)
+            yield from Io.apply(
+                [
+                    RefreshTtlOp(group, expiry.record_ttl, expiry.ttl),
+                    ExpireOp(self.incarnation_key(session_id), expiry.record_ttl),
+                ]
+            )
 
     # -- applying a write ---------------------------------------------------------------------
 
@@ -273,6 +496,7 @@ class SessionCore(Generic[SessionBackend]):
         now: float | None = None,
         updated: bool = True,
         forget: bool = False,
+        incarnate: bool = False,
     ) -> Plan[None]:
         """Plan: apply a write batch of one session and move its ``updated_at`` (sessions-index score).
 
@@ -283,10 +507,14 @@ class SessionCore(Generic[SessionBackend]):
             now: The ``updated_at`` to record (default: now).
             updated: Record ``updated_at`` at all (bulk writes leave it to the root, written last).
             forget: Remove the session from the sessions index instead (deletes).
+            incarnate: Store a new incarnation of the session (``create_session``; see
+                :data:`INCARNATION`), learned once the batch is applied.
         """
         root = self.keys.session(session_id)
         if any(type(op) is RequireOp and op.key == root and op.present for op in batch.ops):
+            yield from self._plan_fence(batch, session_id, root)
             specific = on_conflict
+            incarnation_key = self.incarnation_key(session_id)
 
             def on_conflict(key: str) -> Exception | None:
                 error = specific(key)
@@ -294,7 +522,29 @@ class SessionCore(Generic[SessionBackend]):
                     return SessionRecordNotFoundError(
                         f"session_id=<{session_id}> | session does not exist", key=root
                     )
+                if error is None and key == incarnation_key:
+                    return SessionRecordNotFoundError(
+                        f"session_id=<{session_id}> | session does not exist: it was deleted and "
+                        "created again since this writer learned it",
+                        key=root,
+                    )
                 return error
+
+        if self._leases:
+            self._queue_lease(batch, session_id)
+            lease_key = self.lease_key(session_id)
+            fenced = on_conflict
+
+            def on_conflict(key: str) -> Exception | None:
+                if key == lease_key:
+                    self._drop_lease(session_id)
+                    return SessionBusyError(
+                        f"session_id=<{session_id}> | this worker's lease expired or was taken "
+                        "by another worker; nothing was written",
+                        session_id=session_id,
+                        key=lease_key,
+                    )
+                return fenced(key)
 
         index = self.keys.sessions_index()
         separate = self.keys.cluster  # the sessions index lives in another slot
@@ -304,7 +554,16 @@ class SessionCore(Generic[SessionBackend]):
         elif updated:
             target.index_add(index, {session_id: time.time() if now is None else now})
         written = self._queue_write_token(batch, session_id)
+        incarnation: bytes | None = None
+        if incarnate and written is not None:
+            # Named by the write token, so a retry that reuses the token (an applied create
+            # whose reply was lost) learns the incarnation that was stored, not a new one.
+            incarnation = self._writer.id.encode() + b"." + written[0].token
+            ttl = None if self.store.expiry is None else self.store.expiry.record_ttl
+            batch.ops.insert(-1, SetOp(self.incarnation_key(session_id), incarnation, ttl=ttl))
         yield from self._plan_apply(batch, on_conflict, written)
+        if incarnation is not None:
+            self._learn_incarnation(session_id, incarnation)
         if separate:
             try:
                 yield from Io.apply(target.ops)

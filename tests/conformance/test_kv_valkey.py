@@ -40,7 +40,7 @@ def test_url_options_reach_the_pool() -> None:
     assert (params["username"], params["password"]) == ("alice", "s3cret")
     assert (params["socket_timeout"], params["socket_connect_timeout"]) == (1.5, 0.25)
     assert (params["health_check_interval"], params["client_name"]) == (30, "kv")
-    assert params["retry"]._retries == 2
+    assert backend.client.retry_policy.retries == 2  # type: ignore[attr-defined]
     assert pool.max_connections == 7
     assert backend.config.store.codec == "msgpack"
     assert "s3cret" not in repr(backend)

@@ -61,7 +61,9 @@ def test_url_options_reach_each_loops_pool() -> None:
     )
 
     async def pool_of_this_loop() -> Any:
-        return backend.client_for_running_loop().connection_pool
+        client = backend.client_for_running_loop()
+        assert client.retry_policy.retries == 2  # type: ignore[attr-defined]
+        return client.connection_pool
 
     first, second = asyncio.run(pool_of_this_loop()), asyncio.run(pool_of_this_loop())
     assert first is not second  # one pool per event loop
@@ -72,7 +74,7 @@ def test_url_options_reach_each_loops_pool() -> None:
         assert (params["socket_timeout"], params["socket_connect_timeout"]) == (1.5, 0.25)
         assert (params["health_check_interval"], params["client_name"]) == (30, "kv")
         assert isinstance(params["retry"], AsyncRetry)
-        assert params["retry"]._retries == 2
+        assert params["retry"]._retries == 0  # each connection tries once
         assert params["ssl_cert_reqs"] == "none"
         assert issubclass(pool.connection_class, AsyncSSLConnection)
         assert isinstance(pool, valkey.asyncio.BlockingConnectionPool)

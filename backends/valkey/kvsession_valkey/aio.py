@@ -30,7 +30,7 @@ from valkey.exceptions import ValkeyError
 from valkey.utils import LIBVALKEY_AVAILABLE
 
 from kvsession.kv.config import BackendConfig
-from kvsession_valkey.commands import ClientKind, ValkeyCommands, build_client, describe
+from kvsession_valkey.commands import ClientKind, RetryPolicy, ValkeyCommands, build_client, describe
 from kvsession_valkey.sansio import Awaiting, Command, Exchange, Plan
 
 __all__ = ["AsyncValkeyBackend"]
@@ -60,8 +60,33 @@ class _SSLConnection(_CPacked, SSLConnection):
     """``valkey.asyncio.SSLConnection`` packing with libvalkey."""
 
 
+class _RetryingValkey(valkey.asyncio.Valkey):
+    """``valkey.asyncio.Valkey`` that sends a failed command again, from taking a connection to the reply.
+
+    :class:`~kvsession_valkey.commands.RetryPolicy` decides whether and when; its pool's
+    connections try once (they would retry neither the connect nor the handshake).
+    """
+
+    def __init__(self, *, connection_pool: valkey.asyncio.ConnectionPool, retry_policy: RetryPolicy) -> None:
+        super().__init__(connection_pool=connection_pool)
+        self.retry_policy = retry_policy
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        failures = 0
+        while True:
+            try:
+                # A copy: valkey-py pops options (NEVER_DECODE) that the next attempt needs again.
+                return await super().execute_command(*args, **dict(options))  # type: ignore[no-untyped-call]
+            except ValkeyError as error:
+                failures += 1
+                delay = self.retry_policy.delay(error, failures)
+                if delay is None:
+                    raise
+                await asyncio.sleep(delay)
+
+
 _AWAITING = ClientKind(
-    valkey.asyncio.Valkey,
+    _RetryingValkey,
     valkey.asyncio.ConnectionPool,
     valkey.asyncio.BlockingConnectionPool,
     Retry,

@@ -9,8 +9,9 @@ trip; :meth:`ValkeyBackend.apply` is one ``EVALSHA`` of the batch script in
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import valkey
 from valkey.client import NEVER_DECODE
@@ -26,6 +27,7 @@ from kvsession_valkey.commands import (
     NonNegativeFloat,
     NonNegativeInt,
     PositiveInt,
+    RetryPolicy,
     ValkeyCommands,
     build_client,
     describe,
@@ -47,8 +49,34 @@ logger = logging.getLogger(__name__)
 
 _UNDECODED = {NEVER_DECODE: True}
 
+
+class _RetryingValkey(valkey.Valkey):
+    """``valkey.Valkey`` that sends a failed command again, from taking a connection to the reply.
+
+    :class:`~kvsession_valkey.commands.RetryPolicy` decides whether and when; its pool's
+    connections try once (they would retry neither the connect nor the handshake).
+    """
+
+    def __init__(self, *, connection_pool: valkey.ConnectionPool, retry_policy: RetryPolicy) -> None:
+        super().__init__(connection_pool=connection_pool)
+        self.retry_policy = retry_policy
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        failures = 0
+        while True:
+            try:
+                # A copy: valkey-py pops options (NEVER_DECODE) that the next attempt needs again.
+                return super().execute_command(*args, **dict(options))  # type: ignore[no-untyped-call]
+            except ValkeyError as error:
+                failures += 1
+                delay = self.retry_policy.delay(error, failures)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+
+
 _BLOCKING = ClientKind(
-    valkey.Valkey,
+    _RetryingValkey,
     valkey.ConnectionPool,
     valkey.BlockingConnectionPool,
     Retry,

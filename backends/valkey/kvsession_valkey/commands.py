@@ -18,11 +18,23 @@ from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 import msgspec
 import valkey
-from valkey.backoff import ExponentialBackoff
-from valkey.exceptions import NoScriptError, ResponseError, ValkeyError
+from valkey.backoff import AbstractBackoff, ExponentialBackoff, NoBackoff
+from valkey.exceptions import (
+    AuthenticationError,
+    MaxConnectionsError,
+    NoScriptError,
+    ResponseError,
+    ValkeyError,
+)
 
 from kvsession.kv.config import BackendConfig, convert_options, parse_url, resolve_url
-from kvsession.kv.errors import BackendError, BackendUnavailable, ConflictError, ValueTooLargeError
+from kvsession.kv.errors import (
+    BackendError,
+    BackendUnavailable,
+    ConflictError,
+    OutOfMemoryError,
+    ValueTooLargeError,
+)
 from kvsession.kv.protocol import (
     DeleteGroupOp,
     RefreshTtlOp,
@@ -41,7 +53,14 @@ from kvsession_valkey.scripts import (
     ttl_to_ms,
 )
 
-__all__ = ["DEFAULT_MAX_VALUE_BYTES", "ClientKind", "ValkeyCommands", "build_client", "describe"]
+__all__ = [
+    "DEFAULT_MAX_VALUE_BYTES",
+    "ClientKind",
+    "RetryPolicy",
+    "ValkeyCommands",
+    "build_client",
+    "describe",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +78,11 @@ _C = TypeVar("_C", bound="ValkeyCommands")
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+MAX_SECONDS = 86_400.0
+"""Longest timeout, backoff or interval accepted (a day); ``inf`` would fail every call."""
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=MAX_SECONDS)]
+"""A timeout: 0 or less would fail every call at once (valkey-py treats 0 as "time out now")."""
+NonNegativeSeconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 
 
 class ValkeyCommands:
@@ -71,6 +95,10 @@ class ValkeyCommands:
     class Options(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
         """Query options of ``valkey://`` and ``valkeys://`` URLs (sync and async backends alike).
 
+        Timeouts must be more than 0 and at most a day (:data:`MAX_SECONDS`), backoffs and
+        ``health_check_interval`` from 0 to a day; anything else is a ``ConfigError`` naming the
+        option (a timeout of 0 would make every call fail).
+
         Attributes:
             max_connections: Size limit of the connection pool (``None``: unbounded). The async
                 backend keeps one pool per event loop, each of this size.
@@ -78,16 +106,20 @@ class ValkeyCommands:
                 connection (a ``BlockingConnectionPool``) instead of failing at once.
             socket_timeout: Seconds to wait for a reply before the call fails.
             socket_connect_timeout: Seconds to wait for a TCP connection.
-            retries: How many times a command is retried after a connection error or
-                timeout (with exponential backoff). A retried write may already have been
-                applied by the failed attempt: a batch with a write token
+            retries: How many times a command is sent again after a connection error or
+                timeout (with exponential backoff), wherever it happened: on a dead pooled
+                connection, while connecting, in the connection's handshake, or waiting for the
+                reply. The waits add up to :meth:`RetryPolicy.budget` (0.02 + 0.04 + 0.08 s =
+                0.14 s for the default 3; 0.02 … 1.0 s, 5.26 s in all, for 10). A retried
+                write may already have been applied by the failed attempt: a batch with a write token
                 (:class:`~kvsession.kv.protocol.WriteTokenOp`, as the repository's creates and
                 deletes carry) is then recognised as applied; without one, a retried
                 only-if-absent write reports a conflict with itself.
             retry_backoff_base: First backoff in seconds; it doubles up to the cap.
             retry_backoff_cap: Longest backoff in seconds.
             health_check_interval: Seconds of idleness after which a pooled connection is
-                checked with PING before use (0: never).
+                checked with PING before use (0: never). Not needed to survive a dead pooled
+                connection: that attempt is retried like any other.
             client_name: Name shown by ``CLIENT LIST``.
             max_value_bytes: Largest value accepted; larger ones raise ``ValueTooLargeError``
                 before anything is sent.
@@ -99,13 +131,13 @@ class ValkeyCommands:
         """
 
         max_connections: PositiveInt | None = None
-        pool_timeout: NonNegativeFloat | None = None
-        socket_timeout: NonNegativeFloat | None = 5.0
-        socket_connect_timeout: NonNegativeFloat | None = 5.0
+        pool_timeout: Seconds | None = None
+        socket_timeout: Seconds | None = 5.0
+        socket_connect_timeout: Seconds | None = 5.0
         retries: NonNegativeInt = 3
-        retry_backoff_base: NonNegativeFloat = 0.02
-        retry_backoff_cap: NonNegativeFloat = 1.0
-        health_check_interval: NonNegativeFloat = 0
+        retry_backoff_base: NonNegativeSeconds = 0.02
+        retry_backoff_cap: NonNegativeSeconds = 1.0
+        health_check_interval: NonNegativeSeconds = 0
         client_name: str | None = None
         max_value_bytes: PositiveInt = DEFAULT_MAX_VALUE_BYTES
         ssl_ca_certs: str | None = None
@@ -175,6 +207,10 @@ class ValkeyCommands:
             text = str(exc)
             if text.startswith("WRONGTYPE"):
                 error = BackendError(f"holds another kind of data{more}: {text}", key=key)
+            elif isinstance(exc, valkey.exceptions.OutOfMemoryError) or text.startswith("OOM"):
+                error = OutOfMemoryError(
+                    f"{self._where} is out of memory, nothing written{more}: {text}", key=key
+                )
             else:
                 error = BackendError(f"{self._where} refused the command{more}: {text}", key=key)
         else:
@@ -447,7 +483,10 @@ class ValkeyCommands:
         key = op.members_key if isinstance(op, RefreshTtlOp | DeleteGroupOp) else getattr(op, "key", None)
         logger.debug("key=<%s>, reason=<%s> | batch rejected, nothing applied", key, reason)
         if isinstance(op, RequireOp):
-            wording = "required key is missing" if op.present else "key required to be absent exists"
+            if op.equals is not None:
+                wording = "key does not hold the required value"
+            else:
+                wording = "required key is missing" if op.present else "key required to be absent exists"
             raise ConflictError(f"{wording}; batch not applied", key=key)
         if reason == "absent":
             raise ConflictError("only-if-absent: key exists; batch not applied", key=key)
@@ -517,8 +556,62 @@ def _check_window(offset: int, limit: int | None) -> None:
         raise ValueError(f"offset and limit must not be negative, got offset={offset}, limit={limit}")
 
 
+class RetryPolicy:
+    """Whether a command that did not reach the server is sent again, and after how long.
+
+    The shells' clients (``_RetryingValkey`` in :mod:`kvsession_valkey.backend` and
+    :mod:`kvsession_valkey.aio`) run every attempt of a command as one unit: taking a pooled
+    connection, (re)connecting with its handshake (``HELLO`` / ``AUTH`` / ``SELECT`` /
+    ``CLIENT SETNAME``), sending and reading the reply. valkey-py's own ``Retry`` covers only
+    part of that: it retries a command on a connection it already holds, but not the connect
+    and handshake that ``get_connection`` does before (a dead pooled connection found there,
+    a refused connect during an outage, a lost handshake reply all failed at once). Here the
+    connections retry nothing themselves (``Retry(NoBackoff(), 0)``), so the budget is one:
+    at most ``retries`` more attempts, with the backoffs in between.
+
+    Attributes:
+        retries: How many times a command is sent again after a connection error or timeout.
+    """
+
+    def __init__(self, retries: int, backoff: AbstractBackoff) -> None:
+        self.retries = retries
+        self._backoff = backoff
+
+    def budget(self) -> float:
+        """Return the seconds spent waiting between attempts when every attempt fails."""
+        return sum(self._backoff.compute(failures - 1) for failures in range(1, self.retries + 1))
+
+    def delay(self, error: BaseException, failures: int) -> float | None:
+        """Seconds to wait before sending again after the ``failures``-th failed attempt, or ``None``.
+
+        ``None`` (give up, raise ``error``) once ``retries`` is spent, and for anything but a
+        lost connection or a timeout (a server still loading its data after a restart counts
+        as one: ``BusyLoadingError``). Also ``None`` for two errors valkey-py files under
+        connection errors that waiting does not cure: refused credentials, and an exhausted
+        connection pool (not the server failing; ``pool_timeout`` already says how long to wait).
+        """
+        if failures > self.retries or not isinstance(error, valkey.ConnectionError | valkey.TimeoutError):
+            return None
+        if isinstance(error, AuthenticationError | MaxConnectionsError) or str(error).startswith(
+            _POOL_EXHAUSTED
+        ):
+            return None
+        delay = self._backoff.compute(failures - 1)  # base, 2 * base, ... up to the cap
+        logger.debug(
+            "failures=<%d>, delay=<%.3f> | connection lost, sending again: %s", failures, delay, error
+        )
+        return delay
+
+
+# What valkey-py's pools raise (as ConnectionError) when no connection may be opened or taken.
+_POOL_EXHAUSTED = ("Too many connections", "No connection available")
+
+
 class ClientKind(NamedTuple):
-    """The valkey-py classes a shell builds its client from: ``valkey`` or ``valkey.asyncio``'s."""
+    """The valkey-py classes a shell builds its client from: ``valkey`` or ``valkey.asyncio``'s.
+
+    ``client`` takes ``connection_pool=`` and ``retry_policy=`` (a :class:`RetryPolicy`).
+    """
 
     client: Callable[..., Any]
     pool: Callable[..., Any]
@@ -529,7 +622,11 @@ class ClientKind(NamedTuple):
 
 
 def build_client(kind: ClientKind, config: BackendConfig, options: ValkeyCommands.Options) -> Any:
-    """Build a pooled client of ``kind`` for ``config``; no connection is opened until the first command."""
+    """Build a pooled client of ``kind`` for ``config``; no connection is opened until the first command.
+
+    Retries are the client's (:class:`RetryPolicy`), around each whole attempt; the pool's
+    connections try once.
+    """
     kwargs: dict[str, Any] = {
         "host": config.host or "127.0.0.1",
         "port": config.port or 6379,
@@ -541,13 +638,9 @@ def build_client(kind: ClientKind, config: BackendConfig, options: ValkeyCommand
         "socket_connect_timeout": options.socket_connect_timeout,
         "health_check_interval": options.health_check_interval,
         "client_name": options.client_name,
-        "retry": kind.retry(
-            ExponentialBackoff(cap=options.retry_backoff_cap, base=options.retry_backoff_base),
-            options.retries,
-        ),
-        # valkey-py retries a command only for the error types listed here (the Retry alone
-        # covers connecting); without them a dropped pooled connection fails the first call.
-        "retry_on_error": [valkey.ConnectionError, valkey.TimeoutError] if options.retries else [],
+        # One attempt per connect and per command: RetryPolicy retries the whole attempt.
+        "retry": kind.retry(NoBackoff(), 0),
+        "retry_on_error": [],
     }
     if config.scheme not in TLS_SCHEMES:
         kwargs["connection_class"] = kind.connection
@@ -564,7 +657,10 @@ def build_client(kind: ClientKind, config: BackendConfig, options: ValkeyCommand
         pool = kind.blocking_pool(timeout=options.pool_timeout, **kwargs)
     else:
         pool = kind.pool(**kwargs)
-    return kind.client(connection_pool=pool)
+    policy = RetryPolicy(
+        options.retries, ExponentialBackoff(cap=options.retry_backoff_cap, base=options.retry_backoff_base)
+    )
+    return kind.client(connection_pool=pool, retry_policy=policy)
 
 
 def describe(kind: ClientKind, client: Any) -> BackendConfig:

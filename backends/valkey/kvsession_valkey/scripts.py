@@ -26,6 +26,8 @@ refresh     members_key             ``refresh``, px, below_px: if the set ``memb
                                     less than below_px ms to live (or no expiry), PEXPIRE it and
                                     every key named by its members.
 require     key                     ``require``, ``1`` (must exist) or ``0`` (must not); no write.
+requireeq   key                     ``requireeq``, value: the key must hold exactly value (a
+                                    value set earlier in the batch is compared); no write.
 delgroup    members_key             ``delgroup``: DEL every key named by the set, then the set.
 token       key                     ``token``, token, px. Always encoded first, whatever its
                                     place in the batch (at most one): if ``key`` holds exactly
@@ -49,6 +51,16 @@ counts from 1 over the ops other than the token, and is 0 for the token's own ke
 
 The token costs one ``GET`` before the checks and one ``SET`` after the writes, inside the same
 script: no extra round trip.
+
+Memory: the script has no ``#!lua`` shebang (fakeredis, which runs the same script, cannot load
+one; and a shebang script without ``allow-oom`` would refuse deletes on a full server too).
+Valkey refuses such a script for OOM only at its first command that may grow memory, and only
+if nothing was written before it, so a batch that adds anything first runs ``SETRANGE`` of no
+bytes on its first key (a write that changes nothing) and returns its ``OOM`` error reply:
+on a full server with ``noeviction`` the batch is refused whole (``OutOfMemoryError``), while a
+batch that only deletes still runs. LRU: a key a batch requires present (a session's root) is
+touched (``TOUCH``), since ``EXISTS`` leaves its LRU clock alone and ``allkeys-lru`` would take
+it before the records that hang on it.
 """
 
 from __future__ import annotations
@@ -104,6 +116,7 @@ local CHUNK = 1000
 -- Pass 1: judge each op against the state the ops before it will have left, exactly as
 -- MemoryBackend._check does (a key deleted earlier in the batch counts as absent).
 local planned = {}
+local planned_values = {}  -- what a value set earlier in the batch will hold (for requireeq)
 local function kind_of(key)
   local p = planned[key]
   if p ~= nil then return p end
@@ -137,6 +150,7 @@ if ARGV[1] == 'token' then
 end
 
 local a, k, i, n = start_a, start_k, 0, #ARGV
+local grows = false  -- does the batch write a value or add members (may it take memory)?
 while a <= n do
   local code = ARGV[a]
   i = i + 1
@@ -148,6 +162,8 @@ while a <= n do
       if string.sub(flags, 2, 2) == '1' and not present then return {'present', i, ''} end
     end
     planned[key] = 'value'
+    planned_values[key] = ARGV[a + 3]
+    grows = true
     k = k + 1; a = a + 4
   elseif code == 'del' then
     local count = tonumber(ARGV[a + 1])
@@ -159,6 +175,17 @@ while a <= n do
     local present = exists(KEYS[k])
     if ARGV[a + 1] == '1' and not present then return {'present', i, ''} end
     if ARGV[a + 1] == '0' and present then return {'absent', i, ''} end
+    k = k + 1; a = a + 2
+  elseif code == 'requireeq' then
+    -- Anything but exactly these bytes as a value (missing, other bytes, another kind) fails.
+    local key, held = KEYS[k], nil
+    local p = planned[key]
+    if p ~= nil then
+      if p == 'value' then held = planned_values[key] end
+    elseif redis.call('TYPE', key)['ok'] == 'string' then
+      held = redis.call('GET', key)
+    end
+    if held ~= ARGV[a + 1] then return {'present', i, ''} end
     k = k + 1; a = a + 2
   elseif code == 'refresh' then
     local bad = check_kind(KEYS[k], 'set', i)
@@ -182,9 +209,20 @@ while a <= n do
     if bad then return bad end
     local count = tonumber(ARGV[a + 1])
     -- An add of no members creates nothing (Valkey holds no empty containers).
-    if (code == 'zadd' or code == 'sadd') and count > 0 then planned[key] = wanted end
+    if (code == 'zadd' or code == 'sadd') and count > 0 then planned[key] = wanted; grows = true end
     k = k + 1; a = a + 2 + count * WIDTH[code]
   end
+end
+
+-- Memory: Valkey refuses a script without a shebang for OOM only at its first command that
+-- may grow memory, and only if the script wrote nothing before it (after a first DEL the rest
+-- would all run on a full server). So ask first, with a write that changes nothing (SETRANGE
+-- of no bytes): on a full server with noeviction a batch that adds anything is refused whole.
+-- A batch that only deletes (delete_session, clear_leftovers) still runs: it frees memory.
+if grows then
+  local probe = redis.pcall('SETRANGE', KEYS[1], 0, '')
+  local err = type(probe) == 'table' and probe['err']
+  if type(err) == 'string' and string.sub(err, 1, 3) == 'OOM' then return probe end
 end
 
 -- Pass 2: every check passed; write.
@@ -212,8 +250,12 @@ while a <= n do
   elseif code == 'pexpire' then
     redis.call('PEXPIRE', KEYS[k], ARGV[a + 1])
     k = k + 1; a = a + 2
-  elseif code == 'require' then
-    -- a precondition only: judged in pass 1
+  elseif code == 'require' or code == 'requireeq' then
+    -- A precondition, judged in pass 1. A key required present is what the written keys hang
+    -- on (a session's root): EXISTS left its LRU clock alone, TOUCH keeps it at least as fresh
+    -- as them, so allkeys-lru evicts a session's older records before its root.
+    -- (pcall: an in-process double without TOUCH loses only this.)
+    if code == 'requireeq' or ARGV[a + 1] == '1' then redis.pcall('TOUCH', KEYS[k]) end
     k = k + 1; a = a + 2
   elseif code == 'refresh' then
     -- PTTL: -2 missing (nothing to refresh), -1 no expiry (due), else ms left.
@@ -338,7 +380,10 @@ def encode_batch(
             if TYPE_CHECKING:
                 op = cast("RequireOp", op)
             keys.append(op.key)
-            args += ["require", "1" if op.present else "0"]
+            if op.equals is None:
+                args += ["require", "1" if op.present else "0"]
+            else:
+                args += ["requireeq", op.equals]
         elif kind is DeleteGroupOp:
             if TYPE_CHECKING:
                 op = cast("DeleteGroupOp", op)

@@ -165,6 +165,44 @@ class BatchTests(BackendTestBase):
         self.backend.apply([DeleteOp(("root",)), RequireOp("root", present=False), SetOp("c", b"3")])
         assert self.backend.get("c") == b"3"
 
+    def test_require_equals_applies_only_over_exactly_those_bytes(self) -> None:
+        self.backend.set("fence", b"v1")
+        self.backend.index_add("idx", {"m": 1})
+        self.backend.apply([RequireOp("fence", True, b"v1"), SetOp("a", b"1")])
+        assert self.backend.get("a") == b"1"
+        for failing in (
+            RequireOp("fence", True, b"v2"),
+            RequireOp("fence", True, b"v"),
+            RequireOp("fence", True, b""),
+            RequireOp("nope", True, b""),
+            RequireOp("idx", True, b"m"),
+        ):
+            with pytest.raises(ConflictError) as info:
+                self.backend.apply([SetOp("b", b"2"), failing, SetOp("c", b"3")])
+            assert info.value.key == failing.key
+            assert self.backend.get_many(["b", "c"]) == [None, None]
+        assert self.backend.get("fence") == b"v1"
+
+    def test_require_equals_is_judged_after_the_ops_before_it(self) -> None:
+        self.backend.set("fence", b"v1")
+        self.backend.apply([SetOp("fence", b"v2"), RequireOp("fence", True, b"v2"), SetOp("a", b"1")])
+        assert self.backend.get_many(["fence", "a"]) == [b"v2", b"1"]
+        with pytest.raises(ConflictError):
+            self.backend.apply([SetOp("fence", b"v3"), RequireOp("fence", True, b"v2")])
+        with pytest.raises(ConflictError):
+            self.backend.apply([DeleteOp(("fence",)), RequireOp("fence", True, b"v2")])
+        assert self.backend.get("fence") == b"v2"
+        self.backend.apply([RequireOp("fence", True, b"v2"), SetOp("fence", b"v3")])
+        assert self.backend.get("fence") == b"v3"
+
+    def test_require_equals_compares_binary_values_exactly(self) -> None:
+        value = bytes(range(256))
+        self.backend.set("fence", value)
+        self.backend.apply([RequireOp("fence", True, value), SetOp("a", b"1")])
+        with pytest.raises(ConflictError):
+            self.backend.apply([RequireOp("fence", True, value[:-1] + b"\x00")])
+        assert self.backend.get("a") == b"1"
+
     def test_delete_group_deletes_the_set_and_every_key_it_names(self) -> None:
         self.backend.set("g:value", b"v")
         self.backend.index_add("g:index", {"m": 1})

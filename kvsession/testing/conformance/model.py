@@ -104,6 +104,8 @@ def _write_op(rng: random.Random) -> WriteOp:
         # Refresh the group a set names: due when below exceeds the time left (or no expiry).
         lambda: RefreshTtlOp(key, LONG_TTL, rng.choice([500.0, 2000.0])),
         lambda: RequireOp(key, rng.random() < 0.5),
+        # Required bytes: random values are short, so b"" and one byte often match.
+        lambda: RequireOp(key, True, rng.randbytes(rng.randint(0, 1))),
         # A group delete of a set whose members ("a", "b") name keys.
         lambda: DeleteGroupOp(key),
         # Two tokens only, so that a batch often finds its token already stored.
