@@ -20,12 +20,12 @@ from typing import Any, cast
 from strands.types.content import Message
 from strands.types.session import SessionMessage
 
-__all__ = ["IMAGE_BYTES", "conversation", "session_messages"]
+__all__ = ["IMAGE_BYTES", "WORDS", "conversation", "session_messages"]
 
 IMAGE_BYTES = 200_000
 """Size of each image content block."""
 
-_WORDS = (
+WORDS = (
     "order",
     "invoice",
     "shipment",
@@ -65,7 +65,7 @@ def _sentence(rng: random.Random, length: int) -> str:
     words: list[str] = []
     size = 0
     while size < length:
-        word = rng.choice(_WORDS)
+        word = rng.choice(WORDS)
         words.append(word)
         size += len(word) + 1
     return (" ".join(words)).capitalize()[:length].rstrip() + "."

@@ -8,7 +8,6 @@ and over kvsession (resuming through a second connection); stored states and res
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from strands import Agent, tool
@@ -17,27 +16,12 @@ from strands.multiagent.base import MultiAgentBase
 from strands.session.repository_session_manager import RepositorySessionManager
 
 from kvsession.scripted import ScriptedModel, Step, ToolCall, tool_result_texts, user_texts
+from tests.multiagent import stop_after_first_node
 from tests.parity.conftest import Store
 from tests.parity.helpers import as_sent, deep_differences, without_tracking_ids
 
 VOLATILE = frozenset({"tracking_id", "execution_time", "latencyMs", "timeToFirstByteMs"})
 SET_VALUED = ("completed_nodes", "failed_nodes", "interrupted_nodes")
-
-
-def _first_node_only(orchestrator: MultiAgentBase, task: str) -> list[str]:
-    """Run until the first node finishes, then abandon the run (a worker that was stopped)."""
-
-    async def run() -> list[str]:
-        finished: list[str] = []
-        events = orchestrator.stream_async(task)
-        async for event in events:
-            if event.get("type") == "multiagent_node_stop":
-                finished.append(str(event["node_id"]))
-                break
-        await events.aclose()  # type: ignore[attr-defined]
-        return finished
-
-    return asyncio.run(run())
 
 
 def _stored(manager: RepositorySessionManager, multi_agent_id: str) -> Any:
@@ -69,7 +53,7 @@ def test_graph_resumes_at_the_next_node_like_file(stores: dict[str, Store]) -> N
     for name, store in stores.items():
         manager = store("job", False)
         graph, _ = _graph(manager, [])
-        run: dict[str, Any] = {"finished first": _first_node_only(graph, "Write about Valkey.")}
+        run: dict[str, Any] = {"finished first": stop_after_first_node(graph, "Write about Valkey.")}
         run["stored after stop"] = _stored(manager, "pipeline")
 
         resumed_manager = store("job", True)
@@ -118,7 +102,7 @@ def test_swarm_resumes_with_the_handed_off_agent_like_file(stores: dict[str, Sto
     for name, store in stores.items():
         manager = store("team-run", False)
         swarm, _ = _swarm(manager, [ToolCall("handoff_to_agent", handoff), "Handed off."], [])
-        run: dict[str, Any] = {"finished first": _first_node_only(swarm, "Tweet about Valkey.")}
+        run: dict[str, Any] = {"finished first": stop_after_first_node(swarm, "Tweet about Valkey.")}
         run["stored after stop"] = _stored(manager, "team")
 
         resumed_manager = store("team-run", True)

@@ -8,7 +8,6 @@ worker thread: the storage must serve them all.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -19,6 +18,7 @@ from strands.session import SnapshotSessionManager
 from strands.types.exceptions import SnapshotException
 
 from kvsession.scripted import ScriptedModel, Step, ToolCall, recall, user_texts
+from tests.multiagent import stop_after_first_node
 from tests.storage.conftest import StorageHarness, run
 
 LATEST = "session/{sid}/scopes/agent/{aid}/snapshots/snapshot_latest.json"
@@ -176,24 +176,10 @@ def _graph(manager: SnapshotSessionManager, writer: list[Step]) -> Any:
     return builder.build()
 
 
-def _stop_after_first_node(orchestrator: Any, task: str) -> list[str]:
-    async def body() -> list[str]:
-        seen: list[str] = []
-        stream = orchestrator.stream_async(task)
-        async for event in stream:
-            if event.get("type") == "multiagent_node_stop":
-                seen.append(str(event["node_id"]))
-                break
-        await stream.aclose()
-        return seen
-
-    return asyncio.run(body())
-
-
 def test_a_graph_snapshot_resumes_at_the_next_node(store: StorageHarness) -> None:
     storage = store.storage()
     graph = _graph(SnapshotSessionManager("mm", storage=storage), [])
-    assert _stop_after_first_node(graph, "Write about Valkey.") == ["research"]
+    assert stop_after_first_node(graph, "Write about Valkey.") == ["research"]
     key = "session/mm/scopes/multiAgent/g1/snapshots/snapshot_latest.json"
     assert run(storage.list("session/mm/")) == [key]
     snapshot = json.loads(run(storage.read(key)) or b"{}")
@@ -225,7 +211,7 @@ def test_a_swarm_snapshot_resumes_with_the_next_agent(store: StorageHarness) -> 
     first = swarm(
         SnapshotSessionManager("team", storage=storage), [ToolCall("handoff_to_agent", handoff), "ok"], []
     )
-    assert _stop_after_first_node(first, "Tweet.") == ["researcher"]
+    assert stop_after_first_node(first, "Tweet.") == ["researcher"]
     key = "session/team/scopes/multiAgent/sw1/snapshots/snapshot_latest.json"
     snapshot = json.loads(run(storage.read(key)) or b"{}")
     assert snapshot["data"]["orchestrator_id"] == "sw1"

@@ -9,39 +9,22 @@ calling the first node's model again.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from strands import Agent
 from strands.multiagent import GraphBuilder, Status, Swarm
-from strands.multiagent.base import MultiAgentBase
 from strands.multiagent.graph import Graph
 
 from kvsession.kv.protocol import KeyValueBackend
 from kvsession.scripted import ScriptedModel, Step, ToolCall, user_texts
 from kvsession.strands import KVSessionManager
+from tests.multiagent import stop_after_first_node
 
 if TYPE_CHECKING:
     from tests.conftest import BackendHarness
 
 Reconnect = Callable[[], KeyValueBackend]
-
-
-def _stop_after_first_node(orchestrator: MultiAgentBase, task: str) -> list[str]:
-    """Run until the first node finishes, then drop the run, as a worker that is shut down would."""
-
-    async def run() -> list[str]:
-        seen: list[str] = []
-        stream = orchestrator.stream_async(task)
-        async for event in stream:
-            if event.get("type") == "multiagent_node_stop":
-                seen.append(str(event["node_id"]))
-                break
-        await stream.aclose()  # type: ignore[attr-defined]
-        return seen
-
-    return asyncio.run(run())
 
 
 def _graph(manager: KVSessionManager, writer: list[Step]) -> tuple[Graph, ScriptedModel, ScriptedModel]:
@@ -61,7 +44,7 @@ def _graph(manager: KVSessionManager, writer: list[Step]) -> tuple[Graph, Script
 def test_graph_persists_and_resumes_at_the_next_node(kv: BackendHarness, reconnect: Reconnect) -> None:
     manager = KVSessionManager("job-1", backend=kv.backend)
     graph, _, _ = _graph(manager, [])
-    assert _stop_after_first_node(graph, "Write about Valkey.") == ["research"]
+    assert stop_after_first_node(graph, "Write about Valkey.") == ["research"]
 
     stored = manager.read_multi_agent("job-1", "pipeline")
     assert stored is not None
@@ -113,7 +96,7 @@ def test_swarm_handoff_persists_and_resumes_with_the_next_agent(
     }
     manager = KVSessionManager("team-1", backend=kv.backend)
     swarm, _, _ = _swarm(manager, [ToolCall("handoff_to_agent", handoff), "Handed off."], [])
-    assert _stop_after_first_node(swarm, "Tweet about Valkey.") == ["researcher"]
+    assert stop_after_first_node(swarm, "Tweet about Valkey.") == ["researcher"]
 
     stored = manager.read_multi_agent("team-1", "team")
     assert stored is not None
