@@ -27,8 +27,11 @@ from strands.storage.storage import _NAMESPACED, StorageSearchResult, _normalize
 from strands.types.exceptions import StorageError
 
 from kvsession.kv.aio import AsyncKeyValueBackend
+from kvsession.kv.config import StoreOptions
 from kvsession.kv.errors import ConfigError, ConflictError
 from kvsession.kv.registry import open_async
+from kvsession.orm.at_rest import Compression, ValueStages, stage_reader, value_stages
+from kvsession.orm.keyring import Keyring
 from kvsession.storage.errors import InvalidStorageKeyError, ValkeyStorageError
 from kvsession.storage.layout import StorageLayout, tag_of, tag_of_prefix
 from kvsession.storage.search import FETCH_CHUNK, keyword_search, query_tokens
@@ -52,7 +55,31 @@ class _Shared:
     layout: StorageLayout
     search_strategy: SearchStrategy[ValkeyStorage] | None
     owns_backend: bool
+    stages: ValueStages | None = None
     known_tags: set[str] = field(default_factory=set)  # cluster: tags already in the tags index
+
+    def seal(self, data: bytes, key: str) -> bytes:
+        """Return the bytes stored for ``data`` under ``key``: compressed and/or encrypted if configured.
+
+        A stage header starts with 0xC1. Storage values are arbitrary bytes, so a value that went
+        through no stage but starts with that byte gets a header naming no stage: reading then
+        never takes a user's bytes for a header.
+        """
+        if self.stages is not None:
+            sealed = self.stages.seal(data, key)
+            if sealed is not data:
+                return sealed
+        return _PLAIN_HEADER + data if data[:1] == _HEADER_BYTE else data
+
+    def open(self, data: bytes | None, key: str) -> bytes | None:
+        """Undo :meth:`seal` (whatever stages were configured when ``data`` was written)."""
+        if data is None or data[:1] != _HEADER_BYTE:
+            return data
+        return stage_reader(self.stages).open(data, key)
+
+
+_HEADER_BYTE = b"\xc1"
+_PLAIN_HEADER = b"\xc1\x01\x00"  # a stage header (version 1) naming no stage
 
 
 class ValkeyStorage:
@@ -81,6 +108,12 @@ class ValkeyStorage:
         owns_backend: Whether :meth:`aclose` closes ``backend`` (a backend you pass stays open
             by default). The backend built around a ``client`` and the one :meth:`from_url`
             opens are always closed by :meth:`aclose`.
+        compress: ``"zstd"`` or a :class:`~kvsession.orm.Compression`: values above its
+            threshold are stored compressed (docs/security.md). Default: the backend URL's
+            ``compress=`` option.
+        keyring: A :class:`~kvsession.orm.Keyring`: every value is stored AES-256-GCM encrypted,
+            bound to its key. Default: the keys named by the URL's ``encrypt=env:NAME``. Values
+            written with other settings stay readable (the stage header says what to undo).
 
     Example:
         >>> storage = ValkeyStorage.from_url("valkey://localhost:6379/0", ttl=86400)
@@ -99,6 +132,8 @@ class ValkeyStorage:
         search_strategy: SearchStrategy[ValkeyStorage] | None = None,
         cluster: bool = False,
         owns_backend: bool = False,
+        compress: Compression | str | None = None,
+        keyring: Keyring | None = None,
     ) -> None:
         if (client is None) == (backend is None):
             raise ConfigError("ValkeyStorage takes exactly one of client= and backend=")
@@ -109,11 +144,13 @@ class ValkeyStorage:
         if backend is None:
             backend = _async_valkey_backend(client)
             owns_backend = True  # ours; the client it copies stays untouched
+        options = backend.config.store if isinstance(backend.config.store, StoreOptions) else StoreOptions()
         self._shared = _Shared(
             backend=backend,
             layout=StorageLayout(prefix=prefix, ttl=ttl, cluster=cluster),
             search_strategy=search_strategy,
             owns_backend=owns_backend,
+            stages=value_stages(options, compression=compress, keyring=keyring),  # type: ignore[arg-type]
         )
         self._namespace = ""
 
@@ -126,6 +163,8 @@ class ValkeyStorage:
         ttl: float | None = None,
         search_strategy: SearchStrategy[ValkeyStorage] | None = None,
         cluster: bool = False,
+        compress: Compression | str | None = None,
+        keyring: Keyring | None = None,
         **backend_options: Any,
     ) -> ValkeyStorage:
         """Open a storage on the backend named by ``url`` (default ``$KVSESSION_URL``).
@@ -136,6 +175,8 @@ class ValkeyStorage:
             ttl: See the class.
             search_strategy: See the class.
             cluster: See the class.
+            compress: See the class; default the URL's ``compress=`` option.
+            keyring: See the class; default the keys named by the URL's ``encrypt=env:NAME``.
             **backend_options: Backend options that win over the URL's query (``socket_timeout``...).
 
         Raises:
@@ -149,6 +190,8 @@ class ValkeyStorage:
             search_strategy=search_strategy,
             cluster=cluster,
             owns_backend=True,
+            compress=compress,
+            keyring=keyring,
         )
 
     # -- properties -----------------------------------------------------------------------------
@@ -208,7 +251,8 @@ class ValkeyStorage:
         try:
             if shared.layout.cluster:
                 await self._register_tag(tag_of(full))
-            await shared.backend.apply(shared.layout.write_ops(full, bytes(data)))
+            value_key = shared.layout.value_key(full)
+            await shared.backend.apply(shared.layout.write_ops(full, shared.seal(bytes(data), value_key)))
         except Exception as exc:
             raise ValkeyStorageError(f"Failed to write '{key}'", key=key) from exc
         logger.debug("key=<%s>, bytes=<%d> | wrote", full, len(data))
@@ -235,7 +279,8 @@ class ValkeyStorage:
         """
         _, full = self._key(key)
         try:
-            return await self._shared.backend.get(self._shared.layout.value_key(full))
+            value_key = self._shared.layout.value_key(full)
+            return self._shared.open(await self._shared.backend.get(value_key), value_key)
         except Exception as exc:
             raise ValkeyStorageError(f"Failed to read '{key}'", key=key) from exc
 
@@ -323,7 +368,9 @@ class ValkeyStorage:
         cut = len(self._namespace)
 
         async def fetch(keys: Sequence[str]) -> builtins.list[bytes | None]:
-            return await backend.get_many(layout.value_keys(keys))
+            value_keys = layout.value_keys(keys)
+            values = await backend.get_many(value_keys)
+            return [self._shared.open(value, key) for value, key in zip(values, value_keys, strict=True)]
 
         try:
             keys = await self._list_full(self._namespace)
