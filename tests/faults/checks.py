@@ -39,23 +39,33 @@ class WriterReport:
 
 
 def check_sessions(
-    repo: KVSessionRepository, client: valkey.Valkey, acked: dict[str, list[int]], sessions: int
+    repo: KVSessionRepository,
+    client: valkey.Valkey,
+    acked: dict[str, list[int]],
+    sessions: int,
+    *,
+    durable: bool = True,
 ) -> int:
     """Check what is stored against what was acknowledged; return how many messages are stored.
 
-    Every acknowledged append is stored, once and intact; a session holds at most one message
-    more than was acknowledged (the append in flight when the fault hit, applied but not
-    answered); its index and its message records agree key for key; ids run 0, 1, 2 ….
+    Always: nothing is half-written — every stored message is intact, and its index and its
+    message records agree key for key. With ``durable`` (the server promised it: no crash, or
+    ``appendfsync always``): every acknowledged append is stored, once; a session holds at most
+    one message more than was acknowledged (the append in flight when the fault hit, applied but
+    not answered); ids run 0, 1, 2 …. Without it (``appendfsync everysec``, where Valkey may
+    answer before the write reaches the file when fsync is slow) acknowledged appends may be lost.
     """
     stored_total = 0
     for index in range(sessions):
         session_id = f"s{index}"
         stored = repo.list_messages(session_id, "a1")
         ids = [m.message_id for m in stored]
-        assert ids == list(range(len(ids))), f"{session_id}: ids not contiguous: {ids[:5]}…"
         mine = acked.get(session_id, [])
-        assert set(mine) <= set(ids), f"{session_id}: acknowledged but lost: {sorted(set(mine) - set(ids))}"
-        assert len(ids) - len(mine) <= 1, f"{session_id}: {len(ids)} stored, {len(mine)} acknowledged"
+        if durable:
+            assert ids == list(range(len(ids))), f"{session_id}: ids not contiguous: {ids[:5]}…"
+            lost = sorted(set(mine) - set(ids))
+            assert not lost, f"{session_id}: acknowledged but lost: {lost}"
+            assert len(ids) - len(mine) <= 1, f"{session_id}: {len(ids)} stored, {len(mine)} acknowledged"
         for stored_message in stored:
             assert stored_message.message == message(session_id, stored_message.message_id).message
         # The raw keyspace: index members, message records and the owned-keys set agree.

@@ -89,13 +89,16 @@ def test_sigkill_with_aof_loses_no_acknowledged_append(tmp_path: Path, fsync: st
         assert report.outcomes["exists"] == 0  # never its own message reported as another's
         repo = KVSessionRepository(kvsession.connect(url))
         client = valkey.Valkey(host="127.0.0.1", port=server.port)
-        stored = check_sessions(repo, client, report.acked, SESSIONS)
+        # everysec promises no acknowledged write to a killed process only while fsync keeps up:
+        # when it lags, Valkey answers before writing (docs/failure-model.md); nothing may be
+        # half-written either way.
+        stored = check_sessions(repo, client, report.acked, SESSIONS, durable=fsync == "always")
         client.close()  # type: ignore[no-untyped-call]
         repo.backend.close()
         assert report.total_acked >= 100
         print(
             f"\nSIGKILL x{KILLS} (appendfsync {fsync}): acknowledged {report.total_acked}, "
-            f"stored {stored}, lost 0, unavailable errors {report.outcomes['unavailable']}"
+            f"stored {stored}, unavailable errors {report.outcomes['unavailable']}"
         )
     finally:
         proxy.close()
