@@ -121,6 +121,14 @@ def _harness(request: pytest.FixtureRequest, name: str) -> StorageHarness:
     )
 
 
+@pytest.fixture(params=[name for name in STORAGE_BACKENDS if name != "memory"])
+def networked_store(request: pytest.FixtureRequest) -> Iterator[StorageHarness]:
+    """An empty async backend behind a valkey-py connection (``[fakeredis]``, ``[valkey]``)."""
+    harness = _harness(request, request.param)
+    yield harness
+    harness.close()
+
+
 @pytest.fixture(params=STORAGE_BACKENDS)
 def store(request: pytest.FixtureRequest) -> Iterator[StorageHarness]:
     """An empty async backend of each kind (``[memory]``, ``[fakeredis]``, ``[valkey]``)."""

@@ -411,9 +411,8 @@ def test_from_url_opens_and_closes_its_backend(store: StorageHarness) -> None:
     run(body())
 
 
-def test_a_valkey_asyncio_client_is_accepted_on_any_loop(store: StorageHarness) -> None:
-    if store.name == "memory":
-        pytest.skip("needs a server")
+def test_a_valkey_asyncio_client_is_accepted_on_any_loop(networked_store: StorageHarness) -> None:
+    store = networked_store  # a client needs a server: [fakeredis], [valkey]
     import valkey.asyncio
     from fakeredis import FakeAsyncValkey
 
