@@ -105,7 +105,7 @@ class StatsCollector:
         backend = repo.backend
         self._memory: MemoryUsage | None = None
         if isinstance(backend, MemoryUsage):
-            probe = repo.keys.sessions_index()  # under the prefix: what a ``~prefix*`` ACL allows
+            probe = repo.keys.listing_key()  # under the prefix: what a ``~prefix*`` ACL allows
             try:
                 backend.memory_usage([probe])
             except BackendUnavailable:
@@ -175,13 +175,18 @@ class StatsCollector:
             if found.keys:  # an index entry of an expired session has no keys left
                 per_session.append(found)
             advance(1)
+        indexes: list[str] = []
+        if session_ids:
+            indexes = [self.repo.keys.listing_key()]
+            if self.repo.keys.cluster:  # the buckets too (listing_key is the set of their tags)
+                indexes += self.repo.keys.sessions_indexes(self.repo.backend.set_members(indexes[0]))
         index_memory = 0
-        if self._memory is not None and session_ids:
-            index_memory = self._memory.memory_usage([self.repo.keys.sessions_index()])[0] or 0
+        if self._memory is not None and indexes:
+            index_memory = sum(used or 0 for used in self._memory.memory_usage(indexes))
         return StoreStats(
             store=where,
             sessions=len(per_session),
-            keys=sum(s.keys for s in per_session) + (1 if session_ids else 0),
+            keys=sum(s.keys for s in per_session) + len(indexes),
             memory=sum(s.memory for s in per_session) + index_memory,
             memory_source=self.memory_source,
             json=sum(s.json for s in per_session),

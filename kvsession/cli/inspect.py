@@ -67,7 +67,7 @@ def sessions(limit: int, as_json: bool, prune: bool, url: str | None) -> None:
         if prune:
             pruned = store.repo.prune_sessions()
             err_console().print(f"pruned {pruned} expired session(s) from the index", style="dim")
-        total = store.backend.index_count(store.repo.keys.sessions_index())
+        total = store.repo.count_sessions()
         found: list[SessionSummary] = []
         more = False
         for session in iter_sessions(store.repo):

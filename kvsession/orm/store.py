@@ -187,6 +187,11 @@ class Io:
         return cast("int", (yield Call("index_remove", (key, members))))
 
     @staticmethod
+    def set_add(key: str, members: Sequence[str]) -> Plan[int]:
+        """See ``KeyValueBackend.set_add``."""
+        return cast("int", (yield Call("set_add", (key, members))))
+
+    @staticmethod
     def set_members(key: str) -> Plan[set[str]]:
         """See ``KeyValueBackend.set_members``."""
         return cast("set[str]", (yield Call("set_members", (key,))))

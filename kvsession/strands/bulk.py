@@ -76,6 +76,7 @@ class BulkWrites(SessionWrites):
                 session_id,
                 lambda key: SessionExistsError(session_id, root) if key == root else None,
                 now=_epoch(session.updated_at),
+                register=True,
             )
         )
 

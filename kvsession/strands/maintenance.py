@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 
 from kvsession.kv.errors import ConflictError
 from kvsession.kv.protocol import KeyValueBackend
@@ -26,8 +25,16 @@ class SessionMaintenance(SessionWrites, RepositoryPlans[KeyValueBackend]):
     """Inspection and upkeep methods of the repository."""
 
     def list_sessions(self, *, limit: int | None = None, offset: int = 0) -> list[tuple[str, float]]:
-        """Return ``(session_id, updated_at epoch)`` pairs, most recently updated first (one round trip)."""
+        """Return ``(session_id, updated_at epoch)`` pairs, most recently updated first.
+
+        One round trip; in the cluster key space one per bucket in use, plus one (see
+        :mod:`kvsession.strands.models`). Never scans the keyspace.
+        """
         return self._run(self.plan_list_sessions(limit=limit, offset=offset))
+
+    def count_sessions(self) -> int:
+        """Return how many sessions the sessions index lists (expired ones until pruned)."""
+        return self._run(self.plan_count_sessions())
 
     def last_active(self, session_id: str) -> float | None:
         """Return the epoch time of the session's last write of any kind, or ``None`` (one round trip).
@@ -113,29 +120,30 @@ class SessionMaintenance(SessionWrites, RepositoryPlans[KeyValueBackend]):
         Entries updated within ``grace`` seconds are left alone. An entry is removed in one
         atomic batch with the precondition that its session's record is still absent, so a
         session re-created while the prune runs keeps its entry. Two round trips per ``page``
-        sessions (cluster key space: one per session, and without that precondition, as the
-        index and the records live in different slots).
+        sessions of an index (in the cluster key space, per bucket: its sessions share its slot).
         """
-        index = self.keys.sessions_index()
-        horizon = time.time() - grace
+        pruned = 0
+        tags = self.backend.set_members(self.keys.listing_key()) if self.keys.cluster else ()
+        for index in self.keys.sessions_indexes(tags):
+            pruned += self._prune_index(index, time.time() - grace, page)
+        return pruned
+
+    def _prune_index(self, index: str, horizon: float, page: int) -> int:
         pruned = 0
         offset = 0
         while True:
             entries = self.backend.index_range_with_scores(index, offset=offset, limit=page)
             old = [session_id for session_id, updated in entries if updated < horizon]
-            roots = self._get_roots(old)
+            roots = self.backend.get_many([self.keys.session(session_id) for session_id in old])
             gone = [sid for sid, root in zip(old, roots, strict=True) if root is None]
             if gone:
-                pruned += self._remove_from_sessions_index(gone)
+                pruned += self._remove_from_sessions_index(index, gone)
             if len(entries) < page or len(old) < len(entries):
                 return pruned
             offset += page - len(gone)
 
-    def _remove_from_sessions_index(self, session_ids: list[str]) -> int:
+    def _remove_from_sessions_index(self, index: str, session_ids: list[str]) -> int:
         """Remove index entries of sessions whose record is absent; return how many."""
-        index = self.keys.sessions_index()
-        if self.keys.cluster:
-            return self.backend.index_remove(index, session_ids)
         remaining = list(session_ids)
         while remaining:
             batch = self.store.batch()
@@ -149,9 +157,3 @@ class SessionMaintenance(SessionWrites, RepositoryPlans[KeyValueBackend]):
                 continue
             return len(remaining)
         return 0
-
-    def _get_roots(self, session_ids: Sequence[str]) -> list[bytes | None]:
-        keys = [self.keys.session(session_id) for session_id in session_ids]
-        if self.keys.cluster:  # roots of different sessions live in different slots
-            return [self.backend.get(key) for key in keys]
-        return self.backend.get_many(keys) if keys else []

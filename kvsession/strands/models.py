@@ -16,15 +16,28 @@ is wrapped as a hash tag, ``session:{user-42}:...``, so one session lives in one
 
 ``:keys`` lets a whole session be deleted or re-expired without scanning the keyspace; the
 ``sessions`` index lets tools list sessions by recency.
+
+In the cluster key space one global ``sessions`` key would put a second node on every write's
+path (another slot, so another round trip, and one node taking every session's calls). There the
+index is split in buckets, one per slot, each next to the sessions it lists::
+
+    sessions:{tag}                                  ordered index of the sessions of tag's slot
+    sessions:buckets                                set: the tags of the buckets in use
+
+``tag`` is the short text that routes to the session's own slot (:func:`kvsession.orm.slots.slot_tag`),
+so a session's entry is written in the same atomic script as its records. ``sessions:buckets``
+is written once per session, when its root is created (before it), and read only to list.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from strands.types.session import Session as StrandsSession
 
 from kvsession.orm import KeyTemplate, Model, MsgspecConverter, OrderedIndex, SetIndex
+from kvsession.orm.slots import key_slot, slot_tag
 from kvsession.orm.store import ModelStoreBase
 from kvsession.strands.records import MessageRecord, SessionAgent, SessionMessage, SessionRecord
 
@@ -37,6 +50,8 @@ __all__ = [
     "MULTI_AGENTS",
     "SESSION",
     "SESSIONS",
+    "SESSIONS_BUCKET",
+    "SESSION_BUCKETS",
     "SESSION_GROUP",
     "SessionKeys",
 ]
@@ -50,6 +65,10 @@ SESSION_GROUP = _session_key(":keys")
 """Every key a session owns: deleted and expired together."""
 SESSIONS = KeyTemplate("sessions")
 """Every session id, scored by its last write (epoch seconds)."""
+SESSIONS_BUCKET = KeyTemplate("sessions:{bucket}", hash_tag="bucket")
+"""Cluster key space: the session ids of one slot, scored by their last write."""
+SESSION_BUCKETS = KeyTemplate("sessions:buckets")
+"""Cluster key space: the tags of the :data:`SESSIONS_BUCKET` keys that may hold sessions."""
 
 MESSAGES = OrderedIndex(_session_key(":agent:{agent_id}:messages"), member="message_id", score="message_id")
 AGENTS = SetIndex(_session_key(":agents"), member="agent_id")
@@ -105,6 +124,8 @@ class SessionKeys:
         self.prefix = store.keys.prefix
         self.cluster = store.keys.cluster
         self._sessions_index = store.template(SESSIONS)()
+        self._bucket = store.template(SESSIONS_BUCKET)
+        self._buckets = store.template(SESSION_BUCKETS)()
 
     def session(self, session_id: str) -> str:
         """Key of the session record (the root)."""
@@ -140,6 +161,25 @@ class SessionKeys:
         """Key of the group: every key the session owns."""
         return self._store.template(SESSION_GROUP)(session_id=session_id)
 
-    def sessions_index(self) -> str:
-        """Key of the ordered index of all session ids, scored by last update (epoch seconds)."""
-        return self._sessions_index
+    def sessions_index(self, session_id: str) -> str:
+        """Key of the ordered index that lists ``session_id``, scored by last update (epoch seconds).
+
+        The one ``sessions`` key, or in the cluster key space the bucket of the session's slot.
+        """
+        if not self.cluster:
+            return self._sessions_index
+        return self._bucket(bucket=self.bucket_tag(session_id))
+
+    def bucket_tag(self, session_id: str) -> str:
+        """Cluster key space: the tag of the bucket that lists ``session_id`` (same slot as its keys)."""
+        return slot_tag(key_slot(self.session(session_id)))
+
+    def sessions_indexes(self, tags: Iterable[str] = ()) -> list[str]:
+        """Keys of every index listing sessions: ``sessions``, or the buckets of ``tags`` (cluster)."""
+        if not self.cluster:
+            return [self._sessions_index]
+        return [self._bucket(bucket=tag) for tag in sorted(tags)]
+
+    def listing_key(self) -> str:
+        """Key read first to list sessions: ``sessions``, or ``sessions:buckets`` (cluster)."""
+        return self._buckets if self.cluster else self._sessions_index

@@ -118,7 +118,7 @@ class RepositoryPlans(SessionCore[SessionBackend]):
     # -- sessions -----------------------------------------------------------------------------
 
     def plan_create_session(self, session: StrandsSession) -> Plan[StrandsSession]:
-        """Plan of ``create_session`` (1 round trip)."""
+        """Plan of ``create_session`` (1 round trip; 2 in the cluster key space: the bucket listed)."""
         root = self._root(session.session_id)
         session_id = session.session_id
         batch = self.store.batch().require(root, present=False)
@@ -131,6 +131,7 @@ class RepositoryPlans(SessionCore[SessionBackend]):
             session_id,
             lambda key: SessionExistsError(session_id, root) if key == root else None,
             incarnate=True,
+            register=True,
         )
         logger.debug("session_id=<%s> | created session", session_id)
         return session
@@ -363,14 +364,39 @@ class RepositoryPlans(SessionCore[SessionBackend]):
     def plan_last_active(self, session_id: str) -> Plan[float | None]:
         """Plan of ``last_active`` (1 round trip)."""
         self._root(session_id)
-        return (yield from Io.index_score(self.keys.sessions_index(), session_id))
+        return (yield from Io.index_score(self.keys.sessions_index(session_id), session_id))
 
     def plan_list_sessions(
         self, *, limit: int | None = None, offset: int = 0
     ) -> Plan[list[tuple[str, float]]]:
-        """Plan of ``list_sessions`` (1 round trip): most recently updated first."""
-        index = self.keys.sessions_index()
-        return (yield from Io.index_range_with_scores(index, offset=offset, limit=limit, reverse=True))
+        """Plan of ``list_sessions``: most recently updated first.
+
+        1 round trip; in the cluster key space 1 + one per bucket in use (a bucket per slot
+        holding sessions), each read up to ``offset + limit`` entries, merged here.
+        """
+        if not self.keys.cluster:
+            index = self.keys.sessions_indexes()[0]
+            return (yield from Io.index_range_with_scores(index, offset=offset, limit=limit, reverse=True))
+        if offset < 0 or (limit is not None and limit < 0):
+            raise ValueError(f"offset and limit must not be negative, got offset={offset}, limit={limit}")
+        tags = yield from Io.set_members(self.keys.listing_key())
+        wanted = None if limit is None else offset + limit
+        entries: list[tuple[str, float]] = []
+        for bucket in self.keys.sessions_indexes(tags):
+            entries += yield from Io.index_range_with_scores(bucket, limit=wanted, reverse=True)
+        # The order one sorted set would give: score, then member, both descending.
+        entries.sort(key=lambda entry: (entry[1], entry[0]), reverse=True)
+        return entries[offset:] if wanted is None else entries[offset:wanted]
+
+    def plan_count_sessions(self) -> Plan[int]:
+        """Plan of ``count_sessions``: 1 round trip (cluster: 1 + one per bucket in use)."""
+        if not self.keys.cluster:
+            return (yield from Io.index_count(self.keys.sessions_indexes()[0]))
+        tags = yield from Io.set_members(self.keys.listing_key())
+        total = 0
+        for bucket in self.keys.sessions_indexes(tags):
+            total += yield from Io.index_count(bucket)
+        return total
 
     # -- multi-agent --------------------------------------------------------------------------
 

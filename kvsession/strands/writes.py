@@ -497,6 +497,7 @@ class SessionCore(Generic[SessionBackend]):
         updated: bool = True,
         forget: bool = False,
         incarnate: bool = False,
+        register: bool = False,
     ) -> Plan[None]:
         """Plan: apply a write batch of one session and move its ``updated_at`` (sessions-index score).
 
@@ -509,6 +510,8 @@ class SessionCore(Generic[SessionBackend]):
             forget: Remove the session from the sessions index instead (deletes).
             incarnate: Store a new incarnation of the session (``create_session``; see
                 :data:`INCARNATION`), learned once the batch is applied.
+            register: The batch creates the root: in the cluster key space, list the bucket
+                of the session's slot in ``sessions:buckets`` first (one round trip more).
         """
         root = self.keys.session(session_id)
         if any(type(op) is RequireOp and op.key == root and op.present for op in batch.ops):
@@ -546,13 +549,14 @@ class SessionCore(Generic[SessionBackend]):
                     )
                 return fenced(key)
 
-        index = self.keys.sessions_index()
-        separate = self.keys.cluster  # the sessions index lives in another slot
-        target = self.store.batch() if separate else batch
+        index = self.keys.sessions_index(session_id)  # in the session's slot, cluster or not
         if forget:
-            target.index_remove(index, session_id)
+            batch.index_remove(index, session_id)
         elif updated:
-            target.index_add(index, {session_id: time.time() if now is None else now})
+            batch.index_add(index, {session_id: time.time() if now is None else now})
+        if register and self.keys.cluster:
+            # Listed before its first entry: list_sessions never misses a bucket in use.
+            yield from Io.set_add(self.keys.listing_key(), [self.keys.bucket_tag(session_id)])
         written = self._queue_write_token(batch, session_id)
         incarnation: bytes | None = None
         if incarnate and written is not None:
@@ -564,14 +568,6 @@ class SessionCore(Generic[SessionBackend]):
         yield from self._plan_apply(batch, on_conflict, written)
         if incarnation is not None:
             self._learn_incarnation(session_id, incarnation)
-        if separate:
-            try:
-                yield from Io.apply(target.ops)
-            except BaseException:
-                # The batch is applied: the same call made again must not trip over its own
-                # records before it gets to the index.
-                self._remember_unsure(written)
-                raise
 
     def _plan_apply(
         self, batch: Batch, on_conflict: ConflictHandler, written: _Written | None = None

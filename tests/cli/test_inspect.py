@@ -45,7 +45,7 @@ def test_sessions_prune_drops_entries_of_sessions_that_are_gone(cli: Cli, repo: 
     seed_chat(repo, "expired", {"default": 1})
     # What expiry leaves behind: every key gone, the sessions-index entry still there.
     repo.backend.delete_many(repo.session_keys("expired"))
-    repo.backend.index_add(repo.keys.sessions_index(), {"expired": 1.0})
+    repo.backend.index_add(repo.keys.sessions_index("expired"), {"expired": 1.0})
 
     result = cli("sessions", "--prune", "--json")
 

@@ -97,7 +97,7 @@ def _snapshot(repo: KVSessionRepository) -> dict[str, object]:
             state[key] = backend.set_members(key)
         else:
             state[key] = backend.index_range_with_scores(key)
-    state["sessions"] = backend.index_score(repo.keys.sessions_index(), "s1")
+    state["sessions"] = backend.index_score(repo.keys.sessions_index("s1"), "s1")
     return state
 
 

@@ -43,6 +43,17 @@ is ``refresh`` / ``delgroup``: the keys they touch are read from the set on the 
 declared up front; in a cluster they must share the set's hash tag (they do, being one
 session's keys), and standalone Valkey places no restriction on them.
 
+Slot migration: while a slot moves key by key (``CLUSTER SETSLOT … MIGRATING`` / ``IMPORTING``
+and ``MIGRATE``), some of a session's keys are on the old node and some on the new one. A script
+that reads a group and then touches keys it did not declare could delete or re-expire the keys
+already local, then fail on one that moved: a partial effect. So a batch with a ``refresh`` or
+``delgroup`` also declares, after every op's keys, one *guard* key per group (the set's key +
+:data:`GUARD_SUFFIX`, same hash tag, never written by anyone). A key that never exists makes
+Valkey refuse the script with ``TRYAGAIN`` (or send it on with ``ASK``, where it is refused
+the same way) for as long as the slot is migrating, on either node; the client retries it after a
+backoff. Once the slot is stable every key of the group is local, and the script runs whole.
+Atomic slot migration (Valkey 9's ``CLUSTER MIGRATESLOTS``) never shows a half-moved slot.
+
 Reply: integer ``0`` when the batch was applied, ``1`` when its token showed it was applied
 before (nothing done), else ``{reason, op_number, detail}`` where reason is ``absent`` (an
 only-if-absent key exists), ``present`` (an only-if-present key is missing), ``kind`` (detail is
@@ -85,7 +96,17 @@ from kvsession.kv.protocol import (
     WriteTokenOp,
 )
 
-__all__ = ["BATCH_SCRIPT", "COMPARE_AND_SET_SCRIPT", "encode_batch", "encode_score", "ttl_to_ms"]
+__all__ = [
+    "BATCH_SCRIPT",
+    "COMPARE_AND_SET_SCRIPT",
+    "GUARD_SUFFIX",
+    "encode_batch",
+    "encode_score",
+    "ttl_to_ms",
+]
+
+GUARD_SUFFIX = ":migrating-guard"
+"""Appended to a group's key to name its guard key: declared by group ops, never written."""
 
 COMPARE_AND_SET_SCRIPT = """
 -- Replace each KEYS[i] only if it still holds ARGV[2i-1], keeping its expiry: a record
@@ -334,6 +355,7 @@ def encode_batch(
     """
     keys: list[str] = []
     args: list[str | bytes] = []
+    guards: list[str] = []
     for op in ops:
         # Exact type tests, most frequent first: this runs for every append. The casts are for
         # the type checker only (a call each would cost as much as the type test).
@@ -404,4 +426,7 @@ def encode_batch(
             args[0:0] = ["token", op.token, token_px]
         else:
             raise TypeError(f"not a kvsession WriteOp: {op!r}")
+        if kind is RefreshTtlOp or kind is DeleteGroupOp:
+            guards.append(op.members_key + GUARD_SUFFIX)  # type: ignore[union-attr]
+    keys += guards  # after every op's keys: the script never reads them
     return keys, args
