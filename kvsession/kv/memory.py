@@ -1,7 +1,9 @@
 """The in-memory backend: no server, no dependencies, for unit tests and single-process use.
 
 Thread-safe (one lock), honours ttl through an injectable clock, and applies batches
-atomically: every condition and kind is checked under the lock before the first write.
+atomically: every condition and kind is checked under the lock before the first write. The
+entries and the primitives on them are :mod:`kvsession.kv.memory_keyspace`; this module holds
+the protocol methods and the atomic batch.
 """
 
 from __future__ import annotations
@@ -10,15 +12,14 @@ import bisect
 import builtins
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
 from kvsession.kv.aio import AsyncShell
 from kvsession.kv.config import BackendConfig, convert_options
-from kvsession.kv.errors import BackendError, ConflictError, ValueTooLargeError
+from kvsession.kv.errors import BackendError, ConflictError
+from kvsession.kv.memory_keyspace import Clock, Kind, MemoryKeyspace, _Entry
 from kvsession.kv.protocol import (
     DeleteGroupOp,
     DeleteOp,
@@ -36,9 +37,6 @@ from kvsession.kv.protocol import (
 
 __all__ = ["MemoryBackend"]
 
-Kind = Literal["value", "index", "set"]
-Clock = Callable[[], float]
-
 _GROUP_FIRST = "a group delete must come before any other op on its set in a batch; batch not applied"
 _ONE_TOKEN = "a batch carries at most one write token; batch not applied"
 
@@ -46,14 +44,7 @@ _ONE_TOKEN = "a batch carries at most one write token; batch not applied"
 DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024
 
 
-@dataclass
-class _Entry:
-    kind: Kind
-    value: bytes | dict[str, float] | set[str]
-    expires_at: float | None = None
-
-
-class MemoryBackend:
+class MemoryBackend(MemoryKeyspace):
     """A :class:`~kvsession.kv.protocol.KeyValueBackend` held in a Python dict.
 
     Args:
@@ -90,94 +81,6 @@ class MemoryBackend:
     def from_config_async(cls, config: BackendConfig) -> AsyncShell:
         """Create the async twin for a ``memory://`` URL (an :class:`AsyncShell`: no I/O to await)."""
         return AsyncShell(cls.from_config(config))
-
-    # -- helpers (lock held) --------------------------------------------------------------------
-
-    def _live(self, key: str) -> _Entry | None:
-        entry = self._data.get(key)
-        if entry is not None and entry.expires_at is not None and entry.expires_at <= self._clock():
-            del self._data[key]
-            return None
-        return entry
-
-    def _typed(self, key: str, kind: Kind) -> _Entry | None:
-        entry = self._live(key)
-        if entry is not None and entry.kind != kind:
-            raise BackendError(f"holds a {entry.kind}, not a {kind}", key=key)
-        return entry
-
-    def _index(self, key: str) -> dict[str, float]:
-        entry = self._typed(key, "index")
-        if entry is None:
-            return {}
-        assert isinstance(entry.value, dict)
-        return entry.value
-
-    def _set(self, key: str) -> set[str]:
-        entry = self._typed(key, "set")
-        if entry is None:
-            return set()
-        assert isinstance(entry.value, set)
-        return entry.value
-
-    def _check_size(self, key: str, value: bytes) -> None:
-        if len(value) > self._max_value_bytes:
-            raise ValueTooLargeError(key, len(value), self._max_value_bytes)
-
-    def _expiry(self, ttl: float | None) -> float | None:
-        return None if ttl is None else self._clock() + ttl
-
-    def _write_value(self, op: SetOp) -> None:
-        self._data[op.key] = _Entry("value", bytes(op.value), self._expiry(op.ttl))
-
-    def _add_to_index(self, key: str, members: Iterable[tuple[str, float]]) -> int:
-        members = list(members)
-        entry = self._typed(key, "index")
-        if not members:  # Valkey holds no empty containers: an empty add creates nothing
-            return 0
-        if entry is None:
-            entry = self._data[key] = _Entry("index", {})
-        assert isinstance(entry.value, dict)
-        before = len(entry.value)
-        entry.value.update(members)
-        return len(entry.value) - before
-
-    def _remove_from_index(self, key: str, members: Iterable[str]) -> int:
-        index = self._index(key)
-        removed = sum(1 for m in members if index.pop(m, None) is not None)
-        if not index:
-            self._data.pop(key, None)
-        return removed
-
-    def _add_to_set(self, key: str, members: Iterable[str]) -> int:
-        members = list(members)
-        entry = self._typed(key, "set")
-        if not members:  # as for indexes: no empty containers
-            return 0
-        if entry is None:
-            entry = self._data[key] = _Entry("set", set())
-        assert isinstance(entry.value, set)
-        before = len(entry.value)
-        entry.value.update(members)
-        return len(entry.value) - before
-
-    def _remove_from_set(self, key: str, members: Iterable[str]) -> int:
-        members_set = self._set(key)
-        removed = 0
-        for member in members:
-            if member in members_set:
-                members_set.discard(member)
-                removed += 1
-        if not members_set:
-            self._data.pop(key, None)
-        return removed
-
-    def _expire(self, key: str, ttl: float) -> bool:
-        entry = self._live(key)
-        if entry is None:
-            return False
-        entry.expires_at = self._clock() + ttl
-        return True
 
     # -- values ---------------------------------------------------------------------------------
 

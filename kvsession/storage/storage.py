@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 import copy
-import importlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ from kvsession.orm.keyring import Keyring
 from kvsession.storage.errors import InvalidStorageKeyError, ValkeyStorageError
 from kvsession.storage.layout import StorageLayout, tag_of, tag_of_prefix
 from kvsession.storage.search import FETCH_CHUNK, keyword_search, query_tokens
+from kvsession.storage.valkey_client import _async_valkey_backend
 
 if TYPE_CHECKING:
     from strands.storage.search.types import SearchStrategy
@@ -427,35 +427,3 @@ def _by_tag(keys: Sequence[str]) -> builtins.list[builtins.list[str]]:
     for key in keys:
         groups.setdefault(tag_of(key), []).append(key)
     return builtins.list(groups.values())
-
-
-def _async_valkey_backend(client: Any) -> AsyncKeyValueBackend:
-    """Wrap a ``valkey.asyncio.Valkey`` client in kvsession's async Valkey backend.
-
-    A valkey-py async client works on the event loop it first connected on only, and Strands
-    calls storage from fresh loops (sync ``agent(...)``, the session manager's restore). So the
-    client is a template: for each loop the backend gets a client of the same class over a copy
-    of its pool (same pool class, size, connection class and connection options). The passed
-    client itself is never used, and stays yours to close.
-    """
-    try:
-        module = importlib.import_module("kvsession_valkey.aio")
-    except ImportError as exc:  # pragma: no cover - kvsession depends on kvsession-valkey
-        raise ConfigError("client= needs the kvsession-valkey distribution with its async backend") from exc
-    factory: Any = module.AsyncValkeyBackend
-    pool = getattr(client, "connection_pool", None)
-    if pool is None:  # not a pooled client (a cluster client): used as it is, on its own loop
-        backend: AsyncKeyValueBackend = factory(client=client)
-        return backend
-
-    def per_loop_client() -> Any:
-        options: dict[str, Any] = dict(pool.connection_kwargs)
-        if hasattr(pool, "timeout") and hasattr(pool, "queue_class"):  # a BlockingConnectionPool
-            options.update(timeout=pool.timeout, queue_class=pool.queue_class)
-        copy_of_pool = type(pool)(
-            connection_class=pool.connection_class, max_connections=pool.max_connections, **options
-        )
-        return type(client)(connection_pool=copy_of_pool)
-
-    backend = factory(client_factory=per_loop_client)
-    return backend

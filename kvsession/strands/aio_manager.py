@@ -17,8 +17,9 @@ What Strands' hooks allow (strands 1.62, ``strands/hooks/registry.py``, ``agent/
 
 The bookkeeping (message indexes, redaction, state-change detection, the restore of the
 conversation manager and of broken tool-use pairs) is Strands' own ``RepositorySessionManager``,
-driven over a staged repository: its writes become queued plans (:mod:`kvsession.strands.plans`)
-awaited in order on the loop; its reads are served from what the restore prefetched.
+driven over a staged repository (:mod:`kvsession.strands.staged_repository`): its writes become
+queued plans (:mod:`kvsession.strands.plans`) awaited in order on the loop; its reads are served
+from what the restore prefetched.
 
 Errors: a failed write raises its typed error (``SessionException`` leaves, ``BackendUnavailable``,
 ``ValueTooLargeError`` ...) from the hook, to the caller of ``invoke_async`` / ``stream_async``.
@@ -33,12 +34,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import valkey.asyncio
+import valkey.asyncio.cluster
 from strands.hooks.events import (
     AfterInvocationEvent,
     AfterMultiAgentInvocationEvent,
@@ -52,17 +53,17 @@ from strands.hooks.events import (
 from strands.hooks.registry import HookOrder, HookRegistry
 from strands.session.repository_session_manager import RepositorySessionManager
 from strands.session.session_manager import SessionManager
-from strands.session.session_repository import SessionRepository
 from strands.types.agent import LocalAgent
 from strands.types.exceptions import SessionException
 from strands.types.session import Session as StrandsSession
-from strands.types.session import SessionAgent, SessionMessage, SessionType
+from strands.types.session import SessionType
 
 from kvsession.kv.config import parse_url, resolve_url
 from kvsession.kv.registry import open_async
 from kvsession.strands.aio_repository import AsyncKVSessionRepository
 from kvsession.strands.manager import merge_messages
 from kvsession.strands.records import ListedMessage, Session, metadata_of
+from kvsession.strands.staged_repository import _StagedRepository
 
 if TYPE_CHECKING:
     from strands.multiagent.base import MultiAgentBase
@@ -70,76 +71,11 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from kvsession.kv.aio import AsyncKeyValueBackend
-    from kvsession.orm.store import Plan
     from kvsession.strands.writes import RepositoryOptions
 
 __all__ = ["AsyncKVSessionManager", "AsyncValkeySessionManager"]
 
 logger = logging.getLogger(__name__)
-
-
-class _StagedRepository(SessionRepository):
-    """The ``SessionRepository`` Strands' bookkeeping sees: writes are queued, reads prefetched."""
-
-    def __init__(self, repository: AsyncKVSessionRepository) -> None:
-        self.repository = repository
-        self.pending: deque[Plan[Any]] = deque()
-        self.prefetched: dict[tuple[str, ...], Any] = {}
-
-    def _read(self, *what: str) -> Any:
-        try:
-            return self.prefetched.pop(what)
-        except KeyError:
-            raise RuntimeError(f"{what} | not prefetched: the manager reads only while restoring") from None
-
-    def create_session(self, session: StrandsSession, **kwargs: Any) -> StrandsSession:
-        self.pending.append(self.repository.plan_create_session(session))
-        return session
-
-    def read_session(self, session_id: str, **kwargs: Any) -> StrandsSession | None:
-        return self._read("session", session_id)  # type: ignore[no-any-return]
-
-    def create_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
-        self.pending.append(self.repository.plan_create_agent(session_id, session_agent))
-
-    def read_agent(self, session_id: str, agent_id: str, **kwargs: Any) -> SessionAgent | None:
-        return self._read("agent", session_id, agent_id)  # type: ignore[no-any-return]
-
-    def update_agent(self, session_id: str, session_agent: SessionAgent, **kwargs: Any) -> None:
-        self.pending.append(self.repository.plan_update_agent(session_id, session_agent))
-
-    def create_message(
-        self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any
-    ) -> None:
-        self.pending.append(self.repository.plan_create_message(session_id, agent_id, session_message))
-
-    def read_message(
-        self, session_id: str, agent_id: str, message_id: int, **kwargs: Any
-    ) -> SessionMessage | None:
-        raise RuntimeError("read_message | not used by the manager; await manager.repository.read_message")
-
-    def update_message(
-        self, session_id: str, agent_id: str, session_message: SessionMessage, **kwargs: Any
-    ) -> None:
-        self.pending.append(self.repository.plan_update_message(session_id, agent_id, session_message))
-
-    def list_messages(
-        self, session_id: str, agent_id: str, limit: int | None = None, offset: int = 0, **kwargs: Any
-    ) -> list[SessionMessage]:
-        start, messages = self._read("messages", session_id, agent_id)
-        if offset < start:
-            raise RuntimeError(f"offset=<{offset}> | messages were prefetched from {start}")
-        end = None if limit is None else offset - start + limit
-        return list(messages[offset - start : end])
-
-    def create_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
-        self.pending.append(self.repository.plan_create_multi_agent(session_id, multi_agent))
-
-    def read_multi_agent(self, session_id: str, multi_agent_id: str, **kwargs: Any) -> dict[str, Any] | None:
-        return self._read("multi_agent", session_id, multi_agent_id)  # type: ignore[no-any-return]
-
-    def update_multi_agent(self, session_id: str, multi_agent: MultiAgentBase, **kwargs: Any) -> None:
-        self.pending.append(self.repository.plan_update_multi_agent(session_id, multi_agent))
 
 
 class AsyncKVSessionManager(SessionManager[LocalAgent]):
@@ -454,8 +390,8 @@ class AsyncValkeySessionManager(AsyncKVSessionManager):
 
     Args:
         session_id: The session to resume, created on first use if it does not exist.
-        client: A ``valkey.asyncio.Valkey`` (``decode_responses`` either way); if omitted, clients
-            are made from ``url``.
+        client: A ``valkey.asyncio.Valkey`` or ``valkey.asyncio.cluster.ValkeyCluster``
+            (``decode_responses`` either way); if omitted, clients are made from ``url``.
         url: ``valkey://...`` URL used when ``client`` is omitted (default ``$KVSESSION_URL``).
         **options: ``codec``, ``prefix``, ``ttl``, ``touch_on_read``, ``metadata``, ``compress``,
             ``keyring``, as for :class:`AsyncKVSessionManager`.
@@ -464,7 +400,7 @@ class AsyncValkeySessionManager(AsyncKVSessionManager):
     def __init__(
         self,
         session_id: str,
-        client: valkey.asyncio.Valkey | None = None,
+        client: valkey.asyncio.Valkey | valkey.asyncio.cluster.ValkeyCluster | None = None,
         *,
         url: str | None = None,
         **options: Any,

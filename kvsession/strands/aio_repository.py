@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from kvsession.kv.aio import AsyncKeyValueBackend
 from kvsession.orm.store import AsyncModelStore, Plan, run_plan_async
+from kvsession.strands.fencing import _LEASE_POLL_FIRST, _LEASE_POLL_MAX, _seconds
 from kvsession.strands.plans import RepositoryPlans
-from kvsession.strands.writes import _LEASE_POLL_FIRST, _LEASE_POLL_MAX, TTL_SLACK, _seconds
+from kvsession.strands.writes import TTL_SLACK
 
 if TYPE_CHECKING:
     from strands.multiagent.base import MultiAgentBase

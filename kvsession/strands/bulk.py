@@ -20,7 +20,7 @@ from typing import Any
 from strands.types.session import Session as StrandsSession
 from strands.types.session import SessionAgent, SessionMessage
 
-from kvsession.orm.store import WriteMode
+from kvsession.orm.store_base import WriteMode
 from kvsession.strands.errors import SessionExistsError
 from kvsession.strands.models import AGENT, MESSAGE, MULTI_AGENT, SESSION
 from kvsession.strands.records import Session

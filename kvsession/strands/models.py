@@ -38,7 +38,7 @@ from strands.types.session import Session as StrandsSession
 
 from kvsession.orm import KeyTemplate, Model, MsgspecConverter, OrderedIndex, SetIndex
 from kvsession.orm.slots import key_slot, slot_tag
-from kvsession.orm.store import ModelStoreBase
+from kvsession.orm.store_base import ModelStoreBase
 from kvsession.strands.records import MessageRecord, SessionAgent, SessionMessage, SessionRecord
 
 __all__ = [

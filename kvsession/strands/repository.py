@@ -52,9 +52,10 @@ from strands.types.session import SessionAgent, SessionMessage
 
 from kvsession.kv.protocol import KeyValueBackend
 from kvsession.strands.bulk import BulkWrites
+from kvsession.strands.fencing import _LEASE_POLL_FIRST, _LEASE_POLL_MAX, _seconds
 from kvsession.strands.maintenance import SessionMaintenance
 from kvsession.strands.plans import RepositoryPlans
-from kvsession.strands.writes import _LEASE_POLL_FIRST, _LEASE_POLL_MAX, TTL_SLACK, _seconds
+from kvsession.strands.writes import TTL_SLACK
 
 if TYPE_CHECKING:
     from strands.multiagent.base import MultiAgentBase

@@ -4,68 +4,34 @@ Its preconditions, the sessions index, the error a failed condition becomes, and
 retry of our own write.
 
 :class:`SessionCore` holds the store (codec, key space, expiry) and the session layout's key
-names, and builds every commit as a plan (:mod:`kvsession.orm.store`): the batch, its token,
+names, and builds every commit as a plan (:mod:`kvsession.orm.plans`): the batch, its token,
 what a failed condition becomes. It does no I/O, so the sync
 :class:`~kvsession.strands.repository.KVSessionRepository` (over :class:`SessionWrites`) and the
 :class:`~kvsession.strands.aio_repository.AsyncKVSessionRepository` run the same plans, one with
 ``backend.apply(ops)``, the other with ``await backend.apply(ops)``.
 
-Retries of our own writes (write tokens). A batch whose reply is lost may have been applied;
-re-sent (by the backend's own retry, or by a caller retrying the call), a create would meet its
-own record and a delete would miss its own root. So every batch whose conditions its own writes
-would defeat (a create: only-if-absent; a session delete: required present, then deleted)
-carries a :class:`~kvsession.kv.protocol.WriteTokenOp`: a token unique to the batch, stored when
-the batch applies under a key of this writer's own, :data:`WRITER`. A re-sent batch finds its
-token there and is taken as applied; nothing is compared byte for byte, so an identical record
-created by another call (or another writer) is a conflict like any other.
-
-A writer is one repository *and thread*: a concurrent writer never replaces our token between
-our applied batch and its retry (the async repository's tasks on one loop share one writer, so
-there the last token per session is the last task's). The token key lives in the session's
-slot (its hash tag), is not one of the session's ``:keys`` (tools listing a session never see
-it; a session delete leaves it, so a re-sent delete still finds its token) and expires after
-:data:`WRITE_TOKEN_TTL`.
-
-When a batch fails with its outcome unknown (the backend was unreachable, or any error other
-than a failed condition), the repository remembers its token and what it creates or deletes
-(bounded, per repository). The same create (or session delete) made again *from the same
-thread* — a caller retrying, perhaps with a record it rebuilt — reuses that token: if the first
-attempt landed the call succeeds (the first record is kept), else it is applied as usual. The
-limits: a write of the same thread to the same session in between stores a newer token, and
-after :data:`WRITE_TOKEN_TTL` the token is gone; in both cases the retry is judged as a new
-write (a create of a record that landed raises the usual exists error, nothing is overwritten).
-A recognised retry reports the write that landed, even if another writer has deleted it since
-(as it would have, had the reply arrived).
+The two fences and the retry recognition are parts of :class:`SessionCore` of their own:
+:mod:`kvsession.strands.fencing` (the session's incarnation and its lease) and
+:mod:`kvsession.strands.write_tokens` (recognising a retry of our own write). Their public
+names are re-exported here.
 """
 
 from __future__ import annotations
 
-import itertools
-import logging
-import math
-import secrets
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar
 
 from kvsession.kv.aio import AsyncKeyValueBackend
 from kvsession.kv.batch import Batch
 from kvsession.kv.errors import ConflictError
-from kvsession.kv.protocol import (
-    DeleteOp,
-    ExpireOp,
-    KeyValueBackend,
-    RefreshTtlOp,
-    RequireOp,
-    SetOp,
-    WriteOp,
-    WriteTokenOp,
-)
-from kvsession.orm import Compression, Expiry, Keyring, KeySpace, KeyTemplate, ModelStore
-from kvsession.orm.store import Io, ModelStoreBase, Plan, run_plan
+from kvsession.kv.protocol import ExpireOp, KeyValueBackend, RefreshTtlOp, RequireOp, SetOp
+from kvsession.orm import Compression, Expiry, Keyring, KeySpace, ModelStore
+from kvsession.orm.plans import Io, Plan, run_plan
+from kvsession.orm.store_base import ModelStoreBase
+from kvsession.strands.bounded_cache import _BoundedCache
 from kvsession.strands.errors import (
     MessageExistsError,
     SessionBusyError,
@@ -73,7 +39,9 @@ from kvsession.strands.errors import (
     SessionRecordExistsError,
     SessionRecordNotFoundError,
 )
+from kvsession.strands.fencing import INCARNATION, LEASE, SessionFencing
 from kvsession.strands.models import SESSION, SessionKeys
+from kvsession.strands.write_tokens import WRITE_TOKEN_TTL, WRITER, Claim, WriteTokens, _Writer, _Written
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -91,120 +59,13 @@ __all__ = [
     "SessionWrites",
 ]
 
-logger = logging.getLogger(__name__)
-
 TTL_SLACK = 0.2
 """Extra lifetime, as a fraction of ``ttl``, that lets the group refresh run only now and then."""
-
-WRITER = KeyTemplate("session:{session_id}:writer:{writer_id}", hash_tag="session_id")
-"""Where one writer (a repository, in one thread) keeps the token of its last create or delete
-in a session: beside the session layout (:mod:`kvsession.strands.models`), in its slot, but not
-in its ``:keys`` group."""
-
-INCARNATION = KeyTemplate("session:{session_id}:incarnation", hash_tag="session_id")
-"""Which incarnation of a session is stored: random bytes written by ``create_session`` in the
-same batch as the root. Every write of the session requires it to hold the bytes the writer
-learned, so a worker still holding a session that was deleted and created again gets
-``NotFoundError`` instead of writing into the new one. Beside the layout, in its slot, not in its
-``:keys`` group (tools listing a session never see it); it expires with the session's records and
-is deleted with the session. A session stored without one (before 0.3, or by a tool) has none, and
-its writers require that none appears."""
-
-LEASE = KeyTemplate("session:{session_id}:lease", hash_tag="session_id")
-"""A session's lease (opt-in): the fencing token of the one worker allowed to write it, with
-the lease's ttl. Every write batch of the holder requires the key to hold its token and renews
-its ttl; a holder that stops writing loses it after the ttl. Not in the ``:keys`` group."""
-
-WRITE_TOKEN_TTL = 300.0
-"""Seconds a write token is kept, so how long after a write its retry is still recognised.
-
-A backend's own retries re-send within a minute (valkey: ``retries=3`` with backoff capped at
-1 s and 5 s timeouts, under 45 s), and a caller retrying after an outage or a failover does
-so within minutes; each token key is about a hundred bytes, one per session and writer thread
-active in the last five minutes."""
-
-_LEASE_POLL_FIRST = 0.01
-"""Seconds before the second attempt at a busy lease; doubled per attempt up to ``_LEASE_POLL_MAX``."""
-_LEASE_POLL_MAX = 0.2
-
-
-def _seconds(ttl: float | timedelta) -> float:
-    """Return a lease ttl in seconds (a finite number above 0)."""
-    seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
-    if not (math.isfinite(seconds) and seconds > 0):
-        raise ValueError(f"ttl=<{ttl}> | a lease lasts a finite number of seconds above 0")
-    return seconds
-
 
 ConflictHandler = Callable[[str], Exception | None]
 """Maps the key whose condition failed in a batch to the error to raise (``None``: re-raise)."""
 
-_CACHE_SIZE = 10_000
-"""Entries kept by the per-repository caches (agents' ``created_at``, unsure writes)."""
-
-_K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
-
-Claim = tuple[Literal["create", "delete", "update"], str]
-"""What a batch does that a retry of it would trip over: creates a key, deletes a required one,
-or rewrites a key it required to hold given bytes."""
-
-_UNKNOWN = object()
-"""An incarnation this repository has not learned yet."""
-
-
-_Written = tuple[WriteTokenOp, frozenset[Claim]]
-"""The write token a batch carries, and what the batch claims (see :func:`_claims`)."""
-
-
-class _Writer(threading.local):
-    """The calling thread as a writer of one repository: its id, token counter and last key.
-
-    Each thread gets a random id of its own the first time it writes (a thread id could be
-    reused by a later thread), and counts its tokens without a lock.
-    """
-
-    def __init__(self) -> None:
-        self.id = secrets.token_hex(8)
-        self.tokens = itertools.count(1)
-        self.session_id: str | None = None
-        self.key = ""
-
-
-def _claims(ops: Sequence[WriteOp]) -> frozenset[Claim]:
-    """Return what in ``ops`` a re-sent copy of the applied batch would fail on (empty: none).
-
-    A key created only if absent (or required absent, then written), a key required present,
-    then deleted, and a key required to hold given bytes, then rewritten (optimistic
-    concurrency). Other updates (only-if-present writes) and deletes without a condition
-    re-apply harmlessly and carry no token.
-    """
-    claims: list[Claim] = []
-    required: dict[str, bool] = {}
-    compared: set[str] = set()
-    for op in ops:  # exact type tests: this runs on every append
-        if type(op) is SetOp:
-            if op.only_if_absent or required.get(op.key) is False:
-                claims.append(("create", op.key))
-            elif op.key in compared:
-                claims.append(("update", op.key))
-        elif type(op) is RequireOp:
-            required[op.key] = op.present
-            if op.equals is not None:
-                compared.add(op.key)
-        elif type(op) is DeleteOp:
-            claims.extend(("delete", key) for key in op.keys if required.get(key))
-    return frozenset(claims)
-
-
-class _BoundedCache(OrderedDict[_K, _V]):
-    """A dict that forgets its oldest entries beyond ``_CACHE_SIZE`` (callers hold the lock)."""
-
-    def put(self, key: _K, value: _V) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > _CACHE_SIZE:
-            self.popitem(last=False)
 
 
 class RepositoryOptions(TypedDict, total=False):
@@ -236,7 +97,7 @@ SessionBackend = TypeVar("SessionBackend", KeyValueBackend, AsyncKeyValueBackend
 """The backend of a repository: sync or async (its store and its plans runner follow)."""
 
 
-class SessionCore(Generic[SessionBackend]):
+class SessionCore(SessionFencing, WriteTokens, Generic[SessionBackend]):
     """What the sync and async repositories share: the store, the layout, and commit plans.
 
     Args:
@@ -278,8 +139,8 @@ class SessionCore(Generic[SessionBackend]):
         # (optimistic concurrency: another writer's update in between is a conflict).
         self._stored: _BoundedCache[tuple[str, str], bytes] = _BoundedCache()
         self._lock = threading.Lock()
-        # Write tokens (see the module docstring): each thread's identity as a writer, and the
-        # writes whose outcome is unknown, by what they claim.
+        # Write tokens (see kvsession.strands.write_tokens): each thread's identity as a
+        # writer, and the writes whose outcome is unknown, by what they claim.
         self.write_token_ttl = WRITE_TOKEN_TTL
         self._writer = _Writer()
         self._writer_template = self.store.template(WRITER)
@@ -350,120 +211,6 @@ class SessionCore(Generic[SessionBackend]):
         instead of writing records no index will ever show.
         """
         return self.store.batch().require(root, present=True)
-
-    def incarnation_key(self, session_id: str) -> str:
-        """Return the key of the session's incarnation (see :data:`INCARNATION`)."""
-        return self._incarnation_template(session_id=session_id)
-
-    def _learn_incarnation(self, session_id: str, incarnation: bytes | None) -> None:
-        with self._lock:
-            self._incarnations.put(session_id, incarnation)
-
-    def _notice_incarnation(self, session_id: str, incarnation: bytes | None) -> None:
-        """Learn the incarnation a read found beside the root, unless one is known already.
-
-        A known one is kept: a worker that read the new incarnation of a session it held
-        before still holds the old conversation, and stays refused.
-        """
-        with self._lock:
-            if session_id not in self._incarnations:
-                self._incarnations.put(session_id, incarnation)
-
-    def _forget_incarnation(self, session_id: str) -> None:
-        with self._lock:
-            self._incarnations.pop(session_id, None)
-
-    def _plan_fence(self, batch: Batch, session_id: str, root: str) -> Plan[None]:
-        """Plan: make a batch that requires the root apply only to the incarnation this repository knows.
-
-        The root must exist (a writer holding a deleted or expired session gets a not-found
-        error) and the incarnation key must hold what this repository learned when it created
-        the session, restored it (the read plans' multi-get carries it) or first wrote to it: a
-        session deleted and created again by another worker is another incarnation, and the
-        stale writer's batch is refused whole. Learning it at a first write costs one read, once
-        per session and repository (the append stays one round trip). The conditions go right
-        after the root's, before any write of the batch.
-        """
-        key = self.incarnation_key(session_id)
-        with self._lock:
-            known = self._incarnations.get(session_id, _UNKNOWN)
-        if known is _UNKNOWN:
-            incarnation, root_data = yield from Io.get_many([key, root])
-            if root_data is not None:  # nothing to learn about a session that does not exist
-                self._learn_incarnation(session_id, incarnation)
-        else:
-            incarnation = known  # type: ignore[assignment]
-        fence: list[WriteOp] = [RequireOp(key, True, incarnation) if incarnation else RequireOp(key, False)]
-        if incarnation and self.store.expiry is not None:  # it lives as long as the records written now
-            fence.append(ExpireOp(key, self.store.expiry.record_ttl))
-        at = next(i for i, op in enumerate(batch.ops) if type(op) is RequireOp and op.key == root) + 1
-        batch.ops[at:at] = fence
-
-    # -- the session lease ---------------------------------------------------------------------
-
-    def lease_key(self, session_id: str) -> str:
-        """Return the key of the session's lease (see :data:`LEASE`)."""
-        return self._lease_template(session_id=session_id)
-
-    def holds_lease(self, session_id: str) -> bool:
-        """Return whether this repository acquired the session's lease (it may have expired since)."""
-        with self._lock:
-            return session_id in self._leases
-
-    def _plan_try_lease(self, session_id: str, ttl: float) -> Plan[bool]:
-        """Plan: take the session's lease if it is free, or renew it if it is ours (1 round trip)."""
-        self._root(session_id)
-        key = self.lease_key(session_id)
-        with self._lock:
-            held = self._leases.get(session_id)
-        if held is not None:
-            try:
-                yield from Io.apply([RequireOp(key, True, held[0]), ExpireOp(key, ttl)])
-            except ConflictError:
-                self._drop_lease(session_id)  # expired, perhaps taken: try to take it afresh
-            else:
-                with self._lock:
-                    self._leases[session_id] = (held[0], ttl)
-                return True
-        token = secrets.token_hex(12).encode()
-        try:
-            yield from Io.apply([SetOp(key, token, only_if_absent=True, ttl=ttl)])
-        except ConflictError:
-            return False
-        with self._lock:
-            self._leases[session_id] = (token, ttl)
-        logger.debug("session_id=<%s>, ttl=<%s> | lease acquired", session_id, ttl)
-        return True
-
-    def _plan_release_lease(self, session_id: str) -> Plan[None]:
-        """Plan: give the lease back if this repository still holds it (1 round trip, none if not held)."""
-        key = self.lease_key(session_id)
-        held = self._drop_lease(session_id)
-        if held is None:
-            return
-        try:
-            yield from Io.apply([RequireOp(key, True, held[0]), DeleteOp((key,))])
-        except ConflictError:
-            logger.debug("session_id=<%s> | lease had expired before its release", session_id)
-
-    def _drop_lease(self, session_id: str) -> tuple[bytes, float] | None:
-        with self._lock:
-            return self._leases.pop(session_id, None)
-
-    def _busy(self, session_id: str, *, waited: float) -> SessionBusyError:
-        return SessionBusyError(
-            f"session_id=<{session_id}>, waited=<{waited:.3f}s> | another worker holds the session's lease",
-            session_id=session_id,
-            key=self.lease_key(session_id),
-        )
-
-    def _queue_lease(self, batch: Batch, session_id: str) -> None:
-        """Fence a write batch with this repository's lease of the session, and renew it."""
-        with self._lock:
-            held = self._leases.get(session_id)
-        if held is not None:
-            key = self.lease_key(session_id)
-            batch.ops[0:0] = [RequireOp(key, True, held[0]), ExpireOp(key, held[1])]
 
     def _keep_alive(self, batch: Batch, session_id: str, *, force: bool = False) -> None:
         """Queue the refresh of the session's group (see ``ModelStore.keep_alive``)."""
@@ -591,55 +338,6 @@ class SessionCore(Generic[SessionBackend]):
             self._remember_unsure(written)
             raise
         self._forget_unsure(written)
-
-    # -- write tokens -------------------------------------------------------------------------
-
-    def token_key(self, session_id: str) -> str:
-        """Return the key of the calling thread's write token in a session (see the module docstring)."""
-        writer = self._writer
-        if writer.session_id != session_id:  # appends come in runs: keep the last key
-            writer.key = self._writer_template(session_id=session_id, writer_id=writer.id)
-            writer.session_id = session_id
-        return writer.key
-
-    def _queue_write_token(self, batch: Batch, session_id: str) -> _Written | None:
-        """Queue a write token on a batch that a re-sent copy of itself would trip over.
-
-        The token of an earlier attempt whose outcome is unknown is reused when this batch
-        claims exactly what that one did, from the same thread (see the module docstring).
-        """
-        claims = _claims(batch.ops)
-        if not claims:
-            return None
-        key = self.token_key(session_id)
-        token: WriteTokenOp | None = None
-        if self._unsure:
-            with self._lock:
-                earlier = self._unsure.get(next(iter(claims)))
-            if earlier is not None and earlier[0].key == key and earlier[1] == claims:
-                token = earlier[0]
-                logger.debug("key=<%s> | reusing the token of an attempt whose outcome is unknown", key)
-        if token is None:
-            token = WriteTokenOp(key, b"%x" % next(self._writer.tokens), self.write_token_ttl)
-        batch.ops.append(token)  # what Batch.token() queues, without its check: none is queued
-        return token, claims
-
-    def _remember_unsure(self, written: _Written | None) -> None:
-        """Remember a batch whose outcome is unknown, so that the same write made again reuses its token."""
-        if written is None:
-            return
-        with self._lock:
-            for claim in written[1]:
-                self._unsure.put(claim, written)
-
-    def _forget_unsure(self, written: _Written | None) -> None:
-        """Forget what a batch whose outcome is now known claimed (if it was remembered)."""
-        if written is None or not self._unsure:  # the usual case: nothing unsure, no lock
-            return
-        with self._lock:
-            for claim in written[1]:
-                if self._unsure.get(claim) == written:
-                    del self._unsure[claim]
 
     # -- what a failed condition means --------------------------------------------------------
 
