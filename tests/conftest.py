@@ -25,6 +25,15 @@ Backends
     ``networked_kv``: the same harness, ``[fakeredis]`` and ``[valkey]`` only, for what only a
     backend behind a connection has (round trips, connection loss, client decoding).
 
+    ``cluster_kv``: the same harness on ``valkey_cluster`` (``[cluster]``, the cluster key space
+    implied by its ``valkey+cluster://`` URL), every primary emptied first; suites whose keys
+    honour the cluster key space add it to their parameters (tests/repository does).
+
+Real cluster
+    ``valkey_cluster`` (session scope): 3 primaries + 3 replicas on loopback
+    (:func:`tests.clusters.start_cluster`, ~2.5 s, started the first time a test asks). Shared:
+    do not kill, pause or migrate on it; build your own cluster for that.
+
     The backend-generic conformance tests are not driven by these fixtures: they ship in
     ``kvsession.testing.conformance`` and each backend runs them by subclassing, as a third
     party would (``tests/conformance/test_<backend>_backend.py``, ``tests/thirdparty/``).
@@ -52,6 +61,7 @@ from kvsession.kv.memory import MemoryBackend
 from kvsession.kv.protocol import KeyValueBackend
 from kvsession.testing.conformance import FakeClock
 from kvsession_fakeredis import drop_shared_server, shared_server
+from tests.clusters import Cluster, start_cluster
 
 # CI runs the same examples every time (a failure is reproducible from the log); explore with
 # HYPOTHESIS_PROFILE=explore, which draws new ones on each run.
@@ -60,6 +70,7 @@ settings.register_profile("explore")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ALL_BACKENDS = ["memory", "fakeredis", "valkey"]
+CLUSTER = "cluster"
 NETWORKED_BACKENDS = ["fakeredis", "valkey"]
 
 
@@ -94,6 +105,13 @@ def valkey_server() -> Iterator[ValkeyServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def valkey_cluster() -> Iterator[Cluster]:
+    """A shared 3-primary, 3-replica cluster on loopback (read-mostly: no destructive helpers)."""
+    with start_cluster(primaries=3, replicas=1) as cluster:
+        yield cluster
 
 
 @pytest.fixture
@@ -190,6 +208,17 @@ def _harness(request: pytest.FixtureRequest, name: str) -> BackendHarness:
             return client
 
         return BackendHarness(name, kvsession.connect(url), url, make_client=fake_client)
+    if name == CLUSTER:
+        cluster: Cluster = request.getfixturevalue("valkey_cluster")
+        for node in cluster.primaries:
+            node.command("FLUSHALL")
+
+        def cluster_client(**kwargs: Any) -> valkey.Valkey:
+            return cluster.cluster_client(**kwargs)  # type: ignore[return-value]
+
+        return BackendHarness(
+            name, kvsession.connect(cluster.url()), cluster.url(), make_client=cluster_client
+        )
     url = request.getfixturevalue("valkey_url")
     real_server: ValkeyServer = request.getfixturevalue("valkey_server")
 
@@ -215,6 +244,14 @@ def networked_kv(request: pytest.FixtureRequest) -> Iterator[BackendHarness]:
     harness.close()
 
 
+@pytest.fixture(params=[CLUSTER])
+def cluster_kv(request: pytest.FixtureRequest) -> Iterator[BackendHarness]:
+    """An empty backend on the shared Valkey Cluster (``[cluster]``)."""
+    harness = _harness(request, request.param)
+    yield harness
+    harness.close()
+
+
 # -- report: the same tests, once per backend ---------------------------------------------------
 
 
@@ -228,7 +265,7 @@ def _backend_of(node_id: str) -> str | None:
     if named:
         return named.group(1).lower()
     params = node_id.partition("[")[2].rstrip("]").split("-")
-    return next((backend for backend in ALL_BACKENDS if backend in params), None)
+    return next((backend for backend in [*ALL_BACKENDS, CLUSTER] if backend in params), None)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -150,3 +150,95 @@ def test_a_third_party_distribution_is_found_by_scheme(
     assert backend.get("made-by") == b"dummy"
     assert backend.config.scheme == "dummy"
     assert backend.config.store.prefix == "app"
+
+
+# -- cluster URLs (valkey+cluster://, valkeys+cluster://) -------------------------------------------
+
+
+def test_cluster_url_lists_its_seeds_and_implies_the_cluster_key_scheme() -> None:
+    config = kvsession.kv.config.parse_url(
+        "valkey+cluster://kv:p%40ss@h1:7000,h2:7001,[::1]:7002/0?socket_timeout=2&read_from_replicas=true"
+    )
+    assert config.scheme == "valkey+cluster"
+    assert config.is_cluster
+    assert config.seeds == (("h1", 7000), ("h2", 7001), ("::1", 7002))
+    assert (config.host, config.port, config.db) == ("h1", 7000, 0)  # the first seed, for old code
+    assert (config.username, config.password) == ("kv", "p@ss")
+    assert config.store.key_scheme == "cluster"
+    assert config.backend_options == {"socket_timeout": "2", "read_from_replicas": "true"}
+    assert "p@ss" not in repr(config) and "p%40ss" not in repr(config)
+
+
+def test_tls_cluster_url_and_seeds_without_ports() -> None:
+    config = kvsession.kv.config.parse_url("valkeys+cluster://h1,h2:7001")
+    assert config.scheme == "valkeys+cluster"
+    assert config.seeds == (("h1", None), ("h2", 7001))
+    assert config.store.key_scheme == "cluster"
+
+
+def test_one_seed_cluster_url() -> None:
+    config = kvsession.kv.config.parse_url("valkey+cluster://h1:7000/0?key_scheme=cluster")
+    assert (config.host, config.port, config.seeds, config.store.key_scheme) == ("h1", 7000, (), "cluster")
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("valkey+cluster://h1:7000,h2:0/0", "bad seed host 'h2:0'"),
+        ("valkey+cluster://h1:7000,h2:65536/0", "bad seed host 'h2:65536'"),
+        ("valkey+cluster://h1:7000,h2:x/0", "bad seed host 'h2:x'"),
+        ("valkey+cluster://h1:7000,,h2:1/0", "bad seed host ''"),
+        ("valkey+cluster://h1:7000,h2:1/1", "only database 0"),
+        ("valkey+cluster://h1:7000/0?key_scheme=standalone", "option 'key_scheme' must be 'cluster'"),
+        ("valkey://h1:7000,h2:7001/0", "several hosts are only valid in a cluster URL"),
+        ("valkeys://h1:7000,h2:7001/0", "several hosts are only valid in a cluster URL"),
+    ],
+)
+def test_bad_cluster_urls_are_refused(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        connect(url)
+
+
+def test_key_scheme_override_conflicts_with_a_cluster_url() -> None:
+    with pytest.raises(ConfigError, match="'key_scheme'"):
+        connect("valkey+cluster://h1:7000,h2:7001/0", key_scheme="standalone")
+
+
+@pytest.mark.parametrize(
+    ("url", "option"),
+    [
+        ("valkey+cluster://127.0.0.1:1/0?max_connections=2&pool_timeout=1", "pool_timeout"),
+        ("valkey+cluster://127.0.0.1:1/0?health_check_interval=5", "health_check_interval"),
+        ("valkey://127.0.0.1:1/0?read_from_replicas=true", "read_from_replicas"),
+        ("valkey://127.0.0.1:1/0?wait_replicas=-1", "wait_replicas"),
+        ("valkey://127.0.0.1:1/0?wait_replicas=1&wait_timeout_ms=0", "wait_timeout_ms"),
+    ],
+)
+def test_options_a_server_kind_cannot_honour_are_refused(url: str, option: str) -> None:
+    with pytest.raises(ConfigError, match=option):
+        connect(url)
+
+
+def test_cluster_schemes_are_registered_without_io() -> None:
+    assert {"valkey+cluster", "valkeys+cluster"} <= set(kvsession.kv.registry.available_schemes())
+    # Nothing listens on port 1: building the backend must not connect yet.
+    backend = connect("valkey+cluster://127.0.0.1:1,127.0.0.1:2/0?retries=0")
+    assert isinstance(backend, ValkeyBackend)
+    assert backend.config.store.key_scheme == "cluster"
+    backend.close()
+
+
+def test_cluster_url_secrets_are_redacted_everywhere() -> None:
+    secret = "Zq9x,Wv7y"
+    url = f"valkey+cluster://kv:{secret}@127.0.0.1:1,127.0.0.1:2/0?retries=0&socket_connect_timeout=0.2"
+    backend = connect(url)
+    try:
+        with pytest.raises(kvsession.kv.errors.BackendUnavailable) as caught:
+            backend.get("k")
+    finally:
+        backend.close()
+    shown = "\n".join(
+        [repr(vars(backend)), repr(backend.config), str(caught.value), repr(caught.value), repr(backend)]
+    )
+    assert "Zq9x" not in shown and "Wv7y" not in shown
+    assert "key=<k>" in str(caught.value)

@@ -28,6 +28,7 @@ from kvsession.kv.errors import (
     NotFoundError,
     OutOfMemoryError,
     RecordExistsError,
+    ReplicationTimeoutError,
     ValueTooLargeError,
 )
 from kvsession.kv.forwarding import ForwardingBackend
@@ -79,6 +80,7 @@ __all__ = [
     "RawClientAccess",
     "RecordExistsError",
     "RefreshTtlOp",
+    "ReplicationTimeoutError",
     "RequireOp",
     "SetAddOp",
     "SetOp",

@@ -23,6 +23,7 @@ import msgspec
 from kvsession.kv.errors import ConfigError
 
 __all__ = [
+    "CLUSTER_SUFFIX",
     "ENV_URL",
     "BackendConfig",
     "StoreOptions",
@@ -36,6 +37,9 @@ ENV_URL = "KVSESSION_URL"
 """Environment variable read when no URL is given."""
 
 DEFAULT_URL = "valkey://127.0.0.1:6379/0"
+
+CLUSTER_SUFFIX = "+cluster"
+"""A scheme ending so names a cluster: several seed hosts, database 0, the cluster key scheme."""
 
 _ENV_NAME = re.compile(r"env:[A-Za-z_][A-Za-z0-9_]*")
 
@@ -95,6 +99,10 @@ class BackendConfig:
         password: Password, or ``None``.
         store: Options of the session store.
         backend_options: Query options that belong to the backend, still as strings.
+        seeds: Every ``(host, port)`` of a URL that lists several, such as a cluster's seed
+            nodes (``valkey+cluster://h1:7000,h2:7001/0``), in the order given; ``host`` and
+            ``port`` are the first of them. Empty for a URL with one host or none. A port
+            left out is ``None`` (the backend's default).
     """
 
     url: str
@@ -107,6 +115,12 @@ class BackendConfig:
     password: str | None = None
     store: StoreOptions = field(default_factory=StoreOptions)
     backend_options: Mapping[str, Any] = field(default_factory=dict)
+    seeds: tuple[tuple[str, int | None], ...] = ()
+
+    @property
+    def is_cluster(self) -> bool:
+        """Whether the scheme names a cluster (``<backend>+cluster``, e.g. ``valkey+cluster``)."""
+        return self.scheme.endswith(CLUSTER_SUFFIX)
 
     def redacted(self) -> str:
         """Return the URL with the password replaced by ``***``, for logs and errors."""
@@ -119,7 +133,8 @@ class BackendConfig:
         return (
             f"BackendConfig(url={self.redacted()!r}, scheme={self.scheme!r}, host={self.host!r}, "
             f"port={self.port!r}, db={self.db!r}, name={self.name!r}, username={self.username!r}, "
-            f"password={password!r}, store={self.store!r}, backend_options={dict(self.backend_options)!r})"
+            f"password={password!r}, store={self.store!r}, backend_options={dict(self.backend_options)!r}, "
+            f"seeds={self.seeds!r})"
         )
 
 
@@ -184,6 +199,13 @@ def parse_url(url: str, **overrides: Any) -> BackendConfig:
             f"url=<{shown}> | malformed URL: percent-encode '/', '?' and '#' in a password "
             "(%2F, %3F, %23) and '@' in an option value (%40)"
         )
+    seeds: tuple[tuple[str, int | None], ...] = ()
+    if parts is not None and "," in parts.netloc.rpartition("@")[2]:
+        seeds = _seeds(parts, shown)
+        user, at, _ = parts.netloc.rpartition("@")
+        # The first seed stands for the URL's host and port, for code that reads only those.
+        first = seeds[0][0] if seeds[0][1] is None else f"{_bracketed(seeds[0][0])}:{seeds[0][1]}"
+        parts = parts._replace(netloc=f"{user}{at}{first}")
     port = _port(parts)
     if parts is None or port is False:
         # Raised outside the except block, so that not even ``__context__`` keeps urlsplit's
@@ -202,10 +224,18 @@ def parse_url(url: str, **overrides: Any) -> BackendConfig:
     db_text = parts.path.lstrip("/")
     if db_text and not db_text.isdigit():
         raise ConfigError(f"url=<{shown}> | the path must be a database number, got {db_text!r}")
+    scheme = parts.scheme.lower()
+    if scheme.endswith(CLUSTER_SUFFIX):
+        _check_cluster(store_raw, db_text, shown)
+        store_raw.setdefault("key_scheme", "cluster")
+    elif seeds:
+        raise ConfigError(
+            f"url=<{shown}> | several hosts are only valid in a cluster URL ({scheme}{CLUSTER_SUFFIX}://...)"
+        )
     store = convert_options(store_raw, StoreOptions, url=shown)
     return BackendConfig(
         url=url,
-        scheme=parts.scheme.lower(),
+        scheme=scheme,
         host=parts.hostname,
         port=port if isinstance(port, int) else None,
         db=int(db_text) if db_text else None,
@@ -214,7 +244,43 @@ def parse_url(url: str, **overrides: Any) -> BackendConfig:
         password=unquote(parts.password) if parts.password is not None else None,
         store=store,
         backend_options=backend_raw,
+        seeds=seeds,
     )
+
+
+def _seeds(parts: SplitResult, shown: str) -> tuple[tuple[str, int | None], ...]:
+    """Return the ``(host, port)`` of every comma-separated host of ``parts``' netloc.
+
+    Raises:
+        ConfigError: An empty host, or a port that is not a number from 1 to 65535.
+    """
+    seeds: list[tuple[str, int | None]] = []
+    for item in parts.netloc.rpartition("@")[2].split(","):
+        seed = urlsplit(f"//{item}")
+        port = _port(seed)
+        if not item or not seed.hostname or port is False:
+            raise ConfigError(
+                f"url=<{shown}> | bad seed host {item!r}: write host:port pairs separated by commas, "
+                "each port a number from 1 to 65535"
+            )
+        seeds.append((seed.hostname, port))
+    return tuple(seeds)
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _check_cluster(store_raw: Mapping[str, Any], db_text: str, shown: str) -> None:
+    """Refuse what a cluster URL cannot mean: a database other than 0, the standalone key scheme."""
+    if db_text and int(db_text) != 0:
+        raise ConfigError(f"url=<{shown}> | a cluster has only database 0, got /{db_text}")
+    if str(store_raw.get("key_scheme", "cluster")) != "cluster":
+        # Every batch of a session must stay in one slot: only the cluster key scheme does that.
+        raise ConfigError(
+            f"url=<{shown}> | option 'key_scheme' must be 'cluster' (or left out) with a cluster URL, "
+            f"got {store_raw['key_scheme']!r}"
+        )
 
 
 def _port(parts: SplitResult | None) -> int | Literal[False] | None:

@@ -20,6 +20,7 @@ __all__ = [
     "NotFoundError",
     "OutOfMemoryError",
     "RecordExistsError",
+    "ReplicationTimeoutError",
     "ValueTooLargeError",
 ]
 
@@ -86,6 +87,32 @@ class OutOfMemoryError(BackendError):
     Attributes:
         key: The first key of the refused batch or command.
     """
+
+
+class ReplicationTimeoutError(BackendError):
+    """A write was applied on the primary, but fewer replicas than asked confirmed it in time.
+
+    Raised only when durability is asked for (the Valkey backend's ``wait_replicas`` option).
+    The write is NOT undone: it is on the primary and reads see it; what is not known is
+    whether it would survive the primary's loss. Retrying the same batch is safe when it
+    carries a write token (it is recognised as applied).
+
+    Attributes:
+        key: The first key of the write.
+        wanted: How many replicas were asked to confirm.
+        confirmed: How many did within the timeout.
+        timeout_ms: The timeout, in milliseconds.
+    """
+
+    def __init__(self, *, key: str | None, wanted: int, confirmed: int, timeout_ms: int) -> None:
+        self.wanted = wanted
+        self.confirmed = confirmed
+        self.timeout_ms = timeout_ms
+        super().__init__(
+            f"the write WAS applied on the primary, but only {confirmed} of {wanted} replicas "
+            f"confirmed it within {timeout_ms} ms",
+            key=key,
+        )
 
 
 class ConflictError(BackendError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import valkey
+import valkey.cluster
 
 from kvsession.kv.config import parse_url, resolve_url
 from kvsession.strands.manager import KVSessionManager
@@ -20,11 +21,14 @@ class ValkeySessionManager(KVSessionManager):
         >>> sm = ValkeySessionManager(session_id="user-42", client=client)
         >>> agent = Agent(session_manager=sm)
 
-    A client built with ``decode_responses=True`` works: values are still read as bytes.
+    A client built with ``decode_responses=True`` works: values are still read as bytes. On a
+    Valkey Cluster pass a ``valkey.cluster.ValkeyCluster``, or a ``valkey+cluster://`` URL.
 
     Args:
         session_id: The session to resume, created if it does not exist.
-        client: A ``valkey.Valkey`` client you built; if omitted, one is made from ``url``.
+        client: A ``valkey.Valkey`` client you built, or a ``valkey.cluster.ValkeyCluster`` (the
+            cluster key scheme is then used: a session's keys share one slot); if omitted, one is
+            made from ``url``.
         url: ``valkey://...`` URL used when ``client`` is omitted (default ``$KVSESSION_URL``).
         **options: ``codec``, ``prefix``, ``ttl``, ``touch_on_read``, ``metadata``,
             ``compress``, ``keyring``, as for :class:`KVSessionManager`.
@@ -33,7 +37,7 @@ class ValkeySessionManager(KVSessionManager):
     def __init__(
         self,
         session_id: str,
-        client: valkey.Valkey | None = None,
+        client: valkey.Valkey | valkey.cluster.ValkeyCluster | None = None,
         *,
         url: str | None = None,
         **options: Any,

@@ -51,7 +51,7 @@ class RoundTrips:
 def round_trips(networked_kv: BackendHarness, monkeypatch: pytest.MonkeyPatch) -> Iterator[RoundTrips]:
     backend = networked_kv.backend
     assert isinstance(backend, ValkeyBackend)
-    connection_class = backend.client.connection_pool.connection_class
+    connection_class = backend.client.connection_pool.connection_class  # type: ignore[union-attr]
     original = connection_class.send_packed_command
     counter = RoundTrips()
 

@@ -34,13 +34,13 @@ def test_url_options_reach_the_pool() -> None:
         url="valkey://alice:s3cret@127.0.0.1:6390/3?max_connections=7&socket_timeout=1.5"
         "&socket_connect_timeout=0.25&retries=2&health_check_interval=30&client_name=kv&codec=msgpack"
     )
-    pool = backend.client.connection_pool
+    pool = backend.client.connection_pool  # type: ignore[union-attr]
     params = pool.connection_kwargs
     assert (params["host"], params["port"], params["db"]) == ("127.0.0.1", 6390, 3)
     assert (params["username"], params["password"]) == ("alice", "s3cret")
     assert (params["socket_timeout"], params["socket_connect_timeout"]) == (1.5, 0.25)
     assert (params["health_check_interval"], params["client_name"]) == (30, "kv")
-    assert backend.client.retry_policy.retries == 2  # type: ignore[attr-defined]
+    assert backend.client.retry_policy.retries == 2  # type: ignore[union-attr]
     assert pool.max_connections == 7
     assert backend.config.store.codec == "msgpack"
     assert "s3cret" not in repr(backend)
@@ -49,12 +49,12 @@ def test_url_options_reach_the_pool() -> None:
 
 def test_valkeys_scheme_uses_tls() -> None:
     backend = ValkeyBackend(url="valkeys://127.0.0.1:6390/0?ssl_cert_reqs=none&ssl_ca_certs=/tmp/ca.pem")
-    pool = backend.client.connection_pool
+    pool = backend.client.connection_pool  # type: ignore[union-attr]
     assert pool.connection_class is SSLConnection
     assert pool.connection_kwargs["ssl_cert_reqs"] == "none"
     assert pool.connection_kwargs["ssl_ca_certs"] == "/tmp/ca.pem"
     assert (
-        ValkeyBackend(url="valkey://127.0.0.1:6390/0").client.connection_pool.connection_class
+        ValkeyBackend(url="valkey://127.0.0.1:6390/0").client.connection_pool.connection_class  # type: ignore[union-attr]
         is not SSLConnection
     )
 
@@ -101,7 +101,7 @@ def test_a_connection_killed_by_the_server_is_replaced(valkey_url: str, valkey_c
 def test_owned_client_is_disconnected_by_close(valkey_url: str) -> None:
     backend = ValkeyBackend(url=valkey_url)
     backend.set("k", b"v")
-    pool = backend.client.connection_pool
+    pool = backend.client.connection_pool  # type: ignore[union-attr]
     assert pool._created_connections == 1
     backend.close()
     assert all(conn._sock is None for conn in pool._available_connections)

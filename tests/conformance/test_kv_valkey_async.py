@@ -62,8 +62,8 @@ def test_url_options_reach_each_loops_pool() -> None:
 
     async def pool_of_this_loop() -> Any:
         client = backend.client_for_running_loop()
-        assert client.retry_policy.retries == 2  # type: ignore[attr-defined]
-        return client.connection_pool
+        assert client.retry_policy.retries == 2  # type: ignore[union-attr]
+        return client.connection_pool  # type: ignore[union-attr]
 
     first, second = asyncio.run(pool_of_this_loop()), asyncio.run(pool_of_this_loop())
     assert first is not second  # one pool per event loop
@@ -84,12 +84,12 @@ def test_url_options_reach_each_loops_pool() -> None:
 
 
 def test_pool_timeout_makes_the_sync_pool_blocking_too() -> None:
-    pool = ValkeyBackend(
+    pool = ValkeyBackend(  # type: ignore[union-attr]
         url="valkey://127.0.0.1:6390/0?max_connections=4&pool_timeout=0.5"
     ).client.connection_pool
     assert isinstance(pool, valkey.BlockingConnectionPool)
     assert (pool.max_connections, pool.timeout) == (4, 0.5)
-    plain = ValkeyBackend(url="valkey://127.0.0.1:6390/0?max_connections=4").client.connection_pool
+    plain = ValkeyBackend(url="valkey://127.0.0.1:6390/0?max_connections=4").client.connection_pool  # type: ignore[union-attr]
     assert not isinstance(plain, valkey.BlockingConnectionPool)
 
 

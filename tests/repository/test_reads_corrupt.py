@@ -25,6 +25,12 @@ MESSAGE_1 = "session:s1:agent:a1:message:1"
 MESSAGES_INDEX = "session:s1:agent:a1:messages"
 
 
+def physical(backend: KeyValueBackend, key: str) -> str:
+    """``key`` as the backend's key space writes it (``session:{s1}...`` in the cluster one)."""
+    cluster = backend.config.store.key_scheme == "cluster"
+    return key.replace("session:s1", "session:{s1}", 1) if cluster else key
+
+
 def _stored(repo: KVSessionRepository) -> None:
     repo.create_session(session("s1"))
     repo.create_agent("s1", agent("a1"))
@@ -34,26 +40,26 @@ def _stored(repo: KVSessionRepository) -> None:
 
 def _another_kind(key: str) -> Callable[[KeyValueBackend], None]:
     def plant(backend: KeyValueBackend) -> None:
-        backend.delete_many([key])
-        backend.set_add(key, ["not", "a", "record"])
+        backend.delete_many([physical(backend, key)])
+        backend.set_add(physical(backend, key), ["not", "a", "record"])
 
     return plant
 
 
 def _message_with_id(key: str, stored_id: int) -> Callable[[KeyValueBackend], None]:
     def plant(backend: KeyValueBackend) -> None:
-        data = backend.get(key)
+        data = backend.get(physical(backend, key))
         assert data is not None
         record = msgspec.json.decode(data)
         record["message_id"] = stored_id
-        backend.set(key, msgspec.json.encode(record))
+        backend.set(physical(backend, key), msgspec.json.encode(record))
 
     return plant
 
 
 def _index_member(member: str) -> Callable[[KeyValueBackend], None]:
     def plant(backend: KeyValueBackend) -> None:
-        backend.index_add(MESSAGES_INDEX, {member: 1.5})
+        backend.index_add(physical(backend, MESSAGES_INDEX), {member: 1.5})
 
     return plant
 
@@ -97,6 +103,7 @@ def test_corrupted_data_is_one_typed_error_naming_the_key(
 ) -> None:
     _stored(repo)
     plant(backend)
+    key = physical(backend, key)
     for name, read in READS.items():
         if name in failing:
             with pytest.raises(CorruptDataError) as caught:

@@ -26,6 +26,12 @@ from tests.records import agent, message, session
 INDEX = "session:s1:agent:a1:messages"
 
 
+def physical(backend: KeyValueBackend, key: str) -> str:
+    """``key`` as the backend's key space writes it (``session:{s1}...`` in the cluster one)."""
+    cluster = backend.config.store.key_scheme == "cluster"
+    return key.replace("session:s1", "session:{s1}", 1) if cluster else key
+
+
 def _conversation(repo: KVSessionRepository, count: int = 4) -> None:
     repo.create_session(session("s1"))
     repo.create_agent("s1", agent("a1"))
@@ -42,18 +48,19 @@ def test_a_lost_index_is_reported_then_repaired(
     repo: KVSessionRepository, backend: KeyValueBackend, how: str
 ) -> None:
     _conversation(repo)
+    index = physical(backend, INDEX)
     if how == "deleted":
-        backend.delete_many([INDEX])
+        backend.delete_many([index])
     else:
-        backend.index_remove(INDEX, ["0", "1", "2", "3"])
+        backend.index_remove(index, ["0", "1", "2", "3"])
 
     with pytest.raises(UnindexedMessagesError) as caught:
         repo.list_messages("s1", "a1")  # before: [] (a new agent's empty conversation)
     error = caught.value
     assert isinstance(error, IncompleteSessionError) and isinstance(error, SessionException)
-    assert (error.session_id, error.agent_id, error.index_key) == ("s1", "a1", INDEX)
-    assert error.unindexed_keys == [f"session:s1:agent:a1:message:{i}" for i in range(4)]
-    assert "session_id=<s1>" in str(error) and f"key=<{INDEX}>" in str(error)
+    assert (error.session_id, error.agent_id, error.index_key) == ("s1", "a1", index)
+    assert error.unindexed_keys == [physical(backend, f"session:s1:agent:a1:message:{i}") for i in range(4)]
+    assert "session_id=<s1>" in str(error) and f"key=<{index}>" in str(error)
 
     repo.create_message("s1", "a1", message(4))  # the agent goes on
     with pytest.raises(UnindexedMessagesError):
@@ -105,7 +112,7 @@ def test_a_lost_index_of_a_deleted_session_is_no_session(
 ) -> None:
     """The restore rule first: leftovers of a session whose root is gone read as nothing."""
     _conversation(repo)
-    backend.delete_many([INDEX, "session:s1"])
+    backend.delete_many([physical(backend, INDEX), physical(backend, "session:s1")])
     assert repo.list_messages("s1", "a1") == []
     assert repo.repair_messages_index("s1", "a1") == 0
     assert repo.clear_leftovers("s1")
@@ -116,7 +123,8 @@ def test_records_the_group_names_but_that_are_gone_are_not_unindexed(
 ) -> None:
     """An index that lost entries whose records are gone too (deleted by hand): nothing to report."""
     _conversation(repo)
-    backend.delete_many([INDEX, *(f"session:s1:agent:a1:message:{i}" for i in range(4))])
+    keys = [INDEX, *(f"session:s1:agent:a1:message:{i}" for i in range(4))]
+    backend.delete_many([physical(backend, key) for key in keys])
     assert repo.list_messages("s1", "a1") == []
 
 

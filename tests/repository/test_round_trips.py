@@ -58,7 +58,8 @@ def test_create_session_is_one_round_trip_even_over_leftovers(
     counting.inner.delete_many([repo.keys.session("s1")])  # as if the root had expired
     counting.reset()
     repo.create_session(Session(session_id="s1", session_type=SessionType.AGENT))
-    assert counting.round_trips == 1
+    # On a cluster the session's bucket of the sessions index is listed first (docs/keys.md).
+    assert counting.round_trips == (2 if repo.keys.cluster else 1)
     assert repo.session_keys("s1") == [repo.keys.session("s1"), repo.keys.owned_keys("s1")]
 
 

@@ -29,7 +29,7 @@ def _keys_of(ops: list[WriteOp]) -> list[str]:
         elif hasattr(op, "keys"):
             keys.extend(op.keys)
         else:
-            keys.append(op.key)  # type: ignore[attr-defined]
+            keys.append(op.key)
     return keys
 
 

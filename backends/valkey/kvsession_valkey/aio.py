@@ -22,6 +22,7 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any, TypeVar
 
 import valkey.asyncio
+import valkey.asyncio.cluster
 from valkey.asyncio.connection import SSLConnection
 from valkey.asyncio.retry import Retry
 from valkey.client import NEVER_DECODE
@@ -30,7 +31,11 @@ from valkey.exceptions import ValkeyError
 from valkey.utils import LIBVALKEY_AVAILABLE
 
 from kvsession.kv.config import BackendConfig
-from kvsession_valkey.commands import ClientKind, RetryPolicy, ValkeyCommands, build_client, describe
+from kvsession_valkey.clients import ClientKind, RetryPolicy, build_client, describe, policy_for
+from kvsession_valkey.cluster import AsyncClusterClient, build_async_cluster, send_routed_async
+from kvsession_valkey.commands import ValkeyCommands
+from kvsession_valkey.durability import send_durable_async
+from kvsession_valkey.failures import SERVER_ERRORS
 from kvsession_valkey.sansio import Awaiting, Command, Exchange, Plan
 
 __all__ = ["AsyncValkeyBackend"]
@@ -92,11 +97,13 @@ _AWAITING = ClientKind(
     Retry,
     _Connection if LIBVALKEY_AVAILABLE else valkey.asyncio.Connection,
     _SSLConnection if LIBVALKEY_AVAILABLE else SSLConnection,
+    build_async_cluster,
 )
 
 T = TypeVar("T")
 
-AsyncClient = valkey.asyncio.Valkey
+AsyncClient = valkey.asyncio.Valkey | valkey.asyncio.cluster.ValkeyCluster
+"""What ``AsyncValkeyBackend(client)`` takes: a standalone or a cluster client of ``valkey.asyncio``."""
 
 
 class AsyncValkeyBackend(ValkeyCommands, Awaiting):
@@ -106,13 +113,16 @@ class AsyncValkeyBackend(ValkeyCommands, Awaiting):
     :class:`~kvsession_valkey.ValkeyBackend`; both read and write the same data.
 
     Args:
-        client: A ``valkey.asyncio.Valkey`` you built (any pool, ``decode_responses`` either
-            way), used from its own event loop only. ``None``: see ``client_factory``.
+        client: A ``valkey.asyncio.Valkey`` or ``valkey.asyncio.cluster.ValkeyCluster`` you
+            built (any pool, ``decode_responses`` either way), used from its own event loop
+            only; a cluster client implies the cluster key scheme. ``None``: see
+            ``client_factory``.
         client_factory: Builds a client; called once for each event loop the backend is used
             on (share one pool between backends on one loop by returning the same client for
             that loop). Default: a client built from ``url`` / ``config``.
-        url: ``valkey://[user:pass@]host:port/db?option=value`` (``valkeys://`` for TLS); the
-            options are :class:`ValkeyBackend.Options <kvsession_valkey.ValkeyBackend.Options>`.
+        url: ``valkey://[user:pass@]host:port/db?option=value`` (``valkeys://`` for TLS), or
+            ``valkey+cluster://h1:p1,h2:p2/0?...`` (``valkeys+cluster://``); the options are
+            :class:`ValkeyBackend.Options <kvsession_valkey.ValkeyBackend.Options>`.
         config: An already parsed URL (what :func:`kvsession.connect_async` passes).
         options: Backend options; default: parsed from the URL's query.
         own_client: Whether :meth:`aclose` closes a ``client`` you passed. Default: ``False``
@@ -173,8 +183,17 @@ class AsyncValkeyBackend(ValkeyCommands, Awaiting):
         for command in exchange:
             client = self._loop_client(command)
             try:
-                exchange.reply = await client.execute_command(*command.args, **_UNDECODED)  # type: ignore[no-untyped-call]
-            except ValkeyError as exc:
+                if command.wait is not None:
+                    exchange.reply = await send_durable_async(client, command, policy_for(client))
+                elif isinstance(client, valkey.asyncio.cluster.ValkeyCluster) and not isinstance(
+                    client, AsyncClusterClient
+                ):
+                    # A cluster client you built (or your factory did): reads pinned per slot here;
+                    # ours pin their own, inside their retries.
+                    exchange.reply = await send_routed_async(client, *command.args, **_UNDECODED)
+                else:
+                    exchange.reply = await client.execute_command(*command.args, **_UNDECODED)  # type: ignore[no-untyped-call]
+            except SERVER_ERRORS as exc:
                 exchange.failure = self._translated(exc, command)
         return exchange.result
 
@@ -204,7 +223,7 @@ class AsyncValkeyBackend(ValkeyCommands, Awaiting):
         self._closed = True
         if self._client is not None:
             if self._owns_client:
-                await self._client.aclose(close_connection_pool=True)
+                await _aclose(self._client)
             return
         running = asyncio.get_running_loop()
         with self._opening:
@@ -231,7 +250,7 @@ def _closed_with_the_loop(client: AsyncClient) -> AsyncGenerator[None, None]:
         try:
             yield
         finally:
-            await client.aclose(close_connection_pool=True)
+            await _aclose(client)
 
     generator = closer()
     with contextlib.suppress(StopIteration):
@@ -241,3 +260,11 @@ def _closed_with_the_loop(client: AsyncClient) -> AsyncGenerator[None, None]:
 
 async def _finish(closer: AsyncGenerator[None, None]) -> None:
     await closer.aclose()
+
+
+async def _aclose(client: AsyncClient) -> None:
+    """Close a client and its connections (a cluster client: every node's)."""
+    if isinstance(client, valkey.asyncio.cluster.ValkeyCluster):
+        await client.aclose()
+    else:
+        await client.aclose(close_connection_pool=True)

@@ -8,12 +8,14 @@ trip; :meth:`ValkeyBackend.apply` is one ``EVALSHA`` of the batch script in
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import valkey
+import valkey.cluster
 from valkey.client import NEVER_DECODE
 from valkey.connection import SSLConnection
 from valkey.exceptions import ValkeyError
@@ -21,17 +23,12 @@ from valkey.retry import Retry
 
 from kvsession.kv.config import BackendConfig
 from kvsession.kv.errors import BackendUnavailable
-from kvsession_valkey.commands import (
-    DEFAULT_MAX_VALUE_BYTES,
-    ClientKind,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveInt,
-    RetryPolicy,
-    ValkeyCommands,
-    build_client,
-    describe,
-)
+from kvsession_valkey.clients import ClientKind, RetryPolicy, build_client, describe, policy_for
+from kvsession_valkey.cluster import ClusterClient, build_sync_cluster, send_routed
+from kvsession_valkey.commands import ValkeyCommands
+from kvsession_valkey.durability import send_durable
+from kvsession_valkey.failures import SERVER_ERRORS
+from kvsession_valkey.options import DEFAULT_MAX_VALUE_BYTES, NonNegativeFloat, NonNegativeInt, PositiveInt
 from kvsession_valkey.sansio import Blocking, Command, Plan
 
 if TYPE_CHECKING:
@@ -82,7 +79,11 @@ _BLOCKING = ClientKind(
     Retry,
     valkey.Connection,
     SSLConnection,
+    build_sync_cluster,
 )
+
+Client = valkey.Valkey | valkey.cluster.ValkeyCluster
+"""What ``ValkeyBackend(client)`` takes: a standalone or a cluster client of valkey-py."""
 
 T = TypeVar("T")
 
@@ -95,10 +96,13 @@ class ValkeyBackend(ValkeyCommands, Blocking):
     before writing any of it, so a batch is all-or-nothing even when an op fails.
 
     Args:
-        client: A ``valkey.Valkey`` client you built (any pool, ``decode_responses`` either
-            way). ``None`` builds one from ``url`` / ``config``.
-        url: ``valkey://[user:pass@]host:port/db?option=value`` (``valkeys://`` for TLS);
-            ignored when ``config`` is given.
+        client: A ``valkey.Valkey`` or ``valkey.cluster.ValkeyCluster`` client you built (any
+            pool, ``decode_responses`` either way). A cluster client makes ``config.key_scheme``
+            ``"cluster"``, so a repository over this backend keeps each session in one slot.
+            ``None`` builds one from ``url`` / ``config``.
+        url: ``valkey://[user:pass@]host:port/db?option=value`` (``valkeys://`` for TLS), or
+            ``valkey+cluster://host1:port1,host2:port2/0?...`` (``valkeys+cluster://``) for a
+            Valkey Cluster; ignored when ``config`` is given.
         config: An already parsed URL (what :func:`kvsession.connect` passes).
         options: Backend options; default: parsed from the URL's query.
         own_client: Whether :meth:`close` disconnects the client's connection pool. Default:
@@ -109,11 +113,12 @@ class ValkeyBackend(ValkeyCommands, Blocking):
         >>> client = valkey.Valkey(host="localhost", port=6379, decode_responses=True)
         >>> backend = ValkeyBackend(client)
         >>> backend = ValkeyBackend(url="valkey://localhost:6379/0?socket_timeout=2")
+        >>> backend = ValkeyBackend(url="valkey+cluster://h1:7000,h2:7001/0?read_from_replicas=true")
     """
 
     def __init__(
         self,
-        client: valkey.Valkey | None = None,
+        client: Client | None = None,
         *,
         url: str | None = None,
         config: BackendConfig | None = None,
@@ -124,8 +129,14 @@ class ValkeyBackend(ValkeyCommands, Blocking):
             describe(_BLOCKING, client) if client is not None else None, url, config, options
         )
         self._owns_client = client is None if own_client is None else own_client
-        self._client: valkey.Valkey = (
+        self._client: Client | ClusterClient = (
             client if client is not None else build_client(_BLOCKING, self.config, options)
+        )
+        self._policy = policy_for(self._client)
+        self._send: Callable[..., Any] = (
+            functools.partial(send_routed, self._client)
+            if isinstance(self._client, valkey.cluster.ValkeyCluster)
+            else self._client.execute_command
         )
 
     @classmethod
@@ -140,8 +151,13 @@ class ValkeyBackend(ValkeyCommands, Blocking):
         return AsyncValkeyBackend(config=config)
 
     @property
-    def client(self) -> valkey.Valkey:
-        """The valkey-py client commands go through (for diagnostics; prefer the backend's methods)."""
+    def client(self) -> Client:
+        """The valkey-py client commands go through (for diagnostics; prefer the backend's methods).
+
+        For a ``+cluster`` URL, the cluster client, which meets its nodes on first access.
+        """
+        if isinstance(self._client, ClusterClient):
+            return self._client.get()
         return self._client
 
     def _run(self, plan: Plan[T]) -> T:
@@ -152,15 +168,18 @@ class ValkeyBackend(ValkeyCommands, Blocking):
         byte for byte, on the same pool, with no second client to configure.
         """
         # Driven by hand rather than through an Exchange: this is every sync call's path.
-        send = self._client.execute_command
+        send = self._send
         try:
             command = next(plan)
             while True:
                 if self._closed:
                     raise self._closed_error(command)
                 try:
-                    reply = send(*command.args, **_UNDECODED)  # type: ignore[no-untyped-call]
-                except ValkeyError as exc:
+                    if command.wait is None:
+                        reply = send(*command.args, **_UNDECODED)
+                    else:
+                        reply = send_durable(self._client, command, self._policy)
+                except SERVER_ERRORS as exc:
                     command = plan.throw(self._translated(exc, command))
                 else:
                     command = plan.send(reply)
@@ -173,7 +192,8 @@ class ValkeyBackend(ValkeyCommands, Blocking):
     def memory_usage(self, keys: Sequence[str]) -> list[int | None]:
         """Return the bytes each key takes on the server (``MEMORY USAGE``), in one round trip.
 
-        ``None`` for a missing key.
+        ``None`` for a missing key. On a cluster the keys may be on any nodes: valkey-py's
+        cluster pipeline sends each node its keys' commands, all nodes at once.
 
         Raises:
             BackendError: The server does not answer ``MEMORY USAGE`` (fakeredis does not).
@@ -182,12 +202,12 @@ class ValkeyBackend(ValkeyCommands, Blocking):
             return []
         if self._closed:
             raise BackendUnavailable(f"the backend for {self._where} is closed", key=keys[0])
-        pipe = self._client.pipeline(transaction=False)
-        for key in keys:
-            pipe.execute_command("MEMORY", "USAGE", key)  # type: ignore[no-untyped-call]
         try:
-            replies = pipe.execute()  # type: ignore[no-untyped-call]
-        except ValkeyError as exc:
+            pipe: Any = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.execute_command("MEMORY", "USAGE", key)
+            replies = pipe.execute()
+        except SERVER_ERRORS as exc:
             raise self._translated(exc, Command(keys[0], ("MEMORY", "USAGE"), len(keys))) from exc
         return [None if reply is None else int(reply) for reply in replies]
 
@@ -202,6 +222,14 @@ class ValkeyBackend(ValkeyCommands, Blocking):
         if self._closed:
             return
         self._closed = True
-        if self._owns_client:
-            self._client.close()  # type: ignore[no-untyped-call]
-            self._client.connection_pool.disconnect()
+        if not self._owns_client:
+            return
+        client = self._client
+        if isinstance(client, ClusterClient):
+            client.close()
+        elif isinstance(client, valkey.cluster.ValkeyCluster):
+            client.close()  # type: ignore[no-untyped-call]
+            client.disconnect_connection_pools()  # type: ignore[no-untyped-call]
+        else:
+            client.close()  # type: ignore[no-untyped-call]
+            client.connection_pool.disconnect()

@@ -3,60 +3,65 @@
 Each operation builds its command(s), hands them to its shell with ``yield`` and parses the
 reply: the sync ``ValkeyBackend`` (:mod:`kvsession_valkey.backend`) and the async
 ``AsyncValkeyBackend`` (:mod:`kvsession_valkey.aio`) only send (:mod:`kvsession_valkey.sansio`).
-What an operation means lives here alone: the size checks, the window checks, the ``EVALSHA`` →
-``EVAL`` fallback, reading a batch's rejection, and turning valkey-py's errors into kvsession's
-(a lost connection → ``BackendUnavailable``, ``WRONGTYPE`` → ``BackendError`` naming the key).
+What an operation means lives here alone: the size checks, the window checks, and which
+valkey-py error becomes which kvsession error (:func:`kvsession_valkey.failures.translate`: a
+lost connection → ``BackendUnavailable``, ``WRONGTYPE`` → ``BackendError`` naming the key). The
+atomic writes (``apply``, ``compare_and_set``: the ``EVALSHA`` → ``EVAL`` fallback, reading a
+batch's rejection, ``WAIT``) are :class:`~kvsession_valkey.batches.BatchPlans`, inherited here.
+Building clients, retrying and options live in :mod:`~kvsession_valkey.clients`,
+:mod:`~kvsession_valkey.cluster` and :mod:`~kvsession_valkey.options` (re-exported here).
 """
 
 from __future__ import annotations
 
 import builtins
-import hashlib
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import Annotated, Any, Literal, NamedTuple, TypeVar
-
-import msgspec
-import valkey
-from valkey.backoff import AbstractBackoff, ExponentialBackoff, NoBackoff
-from valkey.exceptions import (
-    AuthenticationError,
-    MaxConnectionsError,
-    NoScriptError,
-    ResponseError,
-    ValkeyError,
-)
+from collections.abc import Mapping, Sequence
+from typing import TypeAlias, TypeVar
 
 from kvsession.kv.config import BackendConfig, convert_options, parse_url, resolve_url
-from kvsession.kv.errors import (
-    BackendError,
-    BackendUnavailable,
-    ConflictError,
-    OutOfMemoryError,
-    ValueTooLargeError,
+from kvsession.kv.errors import BackendError, BackendUnavailable
+from kvsession_valkey import options as _options
+from kvsession_valkey.batches import BatchPlans
+
+# Re-exported: these lived here before clients.py and options.py split them out.
+from kvsession_valkey.clients import (
+    TLS_SCHEMES,
+    ClientKind,
+    RetryPolicy,
+    build_client,
+    describe,
+    with_cluster_key_scheme,
 )
-from kvsession.kv.protocol import (
-    DeleteGroupOp,
-    RefreshTtlOp,
-    RequireOp,
-    SetAddOp,
-    SetRemoveOp,
-    WriteOp,
-    WriteTokenOp,
+from kvsession_valkey.failures import translate
+from kvsession_valkey.options import (
+    DEFAULT_MAX_VALUE_BYTES,
+    MAX_SECONDS,
+    NonNegativeFloat,
+    NonNegativeInt,
+    NonNegativeSeconds,
+    Options,
+    PositiveInt,
+    Seconds,
+    check_cluster_options,
 )
 from kvsession_valkey.sansio import Command, Plan, Reply, operation
 from kvsession_valkey.scripts import (
-    BATCH_SCRIPT,
-    COMPARE_AND_SET_SCRIPT,
-    encode_batch,
     encode_score,
     ttl_to_ms,
 )
 
 __all__ = [
     "DEFAULT_MAX_VALUE_BYTES",
+    "MAX_SECONDS",
+    "TLS_SCHEMES",
     "ClientKind",
+    "NonNegativeFloat",
+    "NonNegativeInt",
+    "NonNegativeSeconds",
+    "PositiveInt",
     "RetryPolicy",
+    "Seconds",
     "ValkeyCommands",
     "build_client",
     "describe",
@@ -64,87 +69,19 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024
-"""Valkey's default ``proto-max-bulk-len``: larger values would be refused by the server."""
-
-TLS_SCHEMES = frozenset({"valkeys"})
-
-_SCRIPT_SHAS = {
-    script: hashlib.sha1(script.encode()).hexdigest() for script in (BATCH_SCRIPT, COMPARE_AND_SET_SCRIPT)
-}
 
 _C = TypeVar("_C", bound="ValkeyCommands")
 
-PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
-NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
-NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
-MAX_SECONDS = 86_400.0
-"""Longest timeout, backoff or interval accepted (a day); ``inf`` would fail every call."""
-Seconds = Annotated[float, msgspec.Meta(gt=0, le=MAX_SECONDS)]
-"""A timeout: 0 or less would fail every call at once (valkey-py treats 0 as "time out now")."""
-NonNegativeSeconds = Annotated[float, msgspec.Meta(ge=0, le=MAX_SECONDS)]
 
-
-class ValkeyCommands:
+class ValkeyCommands(BatchPlans):
     """The operations of the Valkey backends, as plans; a shell (sync or async) sends them.
 
     Every operation is one command, so one round trip, except ``apply`` and
     ``compare_and_set`` on a server that has not cached their script yet (one ``EVAL`` more).
     """
 
-    class Options(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, frozen=True):
-        """Query options of ``valkey://`` and ``valkeys://`` URLs (sync and async backends alike).
-
-        Timeouts must be more than 0 and at most a day (:data:`MAX_SECONDS`), backoffs and
-        ``health_check_interval`` from 0 to a day; anything else is a ``ConfigError`` naming the
-        option (a timeout of 0 would make every call fail).
-
-        Attributes:
-            max_connections: Size limit of the connection pool (``None``: unbounded). The async
-                backend keeps one pool per event loop, each of this size.
-            pool_timeout: With ``max_connections``: seconds a command waits for a free
-                connection (a ``BlockingConnectionPool``) instead of failing at once.
-            socket_timeout: Seconds to wait for a reply before the call fails.
-            socket_connect_timeout: Seconds to wait for a TCP connection.
-            retries: How many times a command is sent again after a connection error or
-                timeout (with exponential backoff), wherever it happened: on a dead pooled
-                connection, while connecting, in the connection's handshake, or waiting for the
-                reply. The waits add up to :meth:`RetryPolicy.budget` (0.02 + 0.04 + 0.08 s =
-                0.14 s for the default 3; 0.02 … 1.0 s, 5.26 s in all, for 10). A retried
-                write may already have been applied by the failed attempt: a batch with a write token
-                (:class:`~kvsession.kv.protocol.WriteTokenOp`, as the repository's creates and
-                deletes carry) is then recognised as applied; without one, a retried
-                only-if-absent write reports a conflict with itself.
-            retry_backoff_base: First backoff in seconds; it doubles up to the cap.
-            retry_backoff_cap: Longest backoff in seconds.
-            health_check_interval: Seconds of idleness after which a pooled connection is
-                checked with PING before use (0: never). Not needed to survive a dead pooled
-                connection: that attempt is retried like any other.
-            client_name: Name shown by ``CLIENT LIST``.
-            max_value_bytes: Largest value accepted; larger ones raise ``ValueTooLargeError``
-                before anything is sent.
-            ssl_ca_certs: CA bundle path to verify the server (``valkeys://``).
-            ssl_certfile: Client certificate path (``valkeys://``).
-            ssl_keyfile: Client key path (``valkeys://``).
-            ssl_cert_reqs: Whether the server certificate is verified (``valkeys://``).
-            ssl_check_hostname: Whether the certificate must match the host (``valkeys://``).
-        """
-
-        max_connections: PositiveInt | None = None
-        pool_timeout: Seconds | None = None
-        socket_timeout: Seconds | None = 5.0
-        socket_connect_timeout: Seconds | None = 5.0
-        retries: NonNegativeInt = 3
-        retry_backoff_base: NonNegativeSeconds = 0.02
-        retry_backoff_cap: NonNegativeSeconds = 1.0
-        health_check_interval: NonNegativeSeconds = 0
-        client_name: str | None = None
-        max_value_bytes: PositiveInt = DEFAULT_MAX_VALUE_BYTES
-        ssl_ca_certs: str | None = None
-        ssl_certfile: str | None = None
-        ssl_keyfile: str | None = None
-        ssl_cert_reqs: Literal["required", "optional", "none"] = "required"
-        ssl_check_hostname: bool = False
+    Options: TypeAlias = _options.Options
+    """The URL's query options: :class:`kvsession_valkey.options.Options`."""
 
     config: BackendConfig
     _where: str
@@ -159,7 +96,7 @@ class ValkeyCommands:
 
     @classmethod
     def from_config(cls: type[_C], config: BackendConfig) -> _C:
-        """Create a backend from a parsed ``valkey://`` / ``valkeys://`` URL (no I/O yet).
+        """Create a backend from a parsed ``valkey://`` / ``valkeys://`` / ``+cluster`` URL (no I/O yet).
 
         Raises:
             ConfigError: An unknown option or a bad option value; the message lists the valid ones.
@@ -171,52 +108,44 @@ class ValkeyCommands:
         described: BackendConfig | None,
         url: str | None,
         config: BackendConfig | None,
-        options: ValkeyCommands.Options | None,
-    ) -> ValkeyCommands.Options:
+        options: Options | None,
+    ) -> Options:
         """Settle the config and options a shell was given; return the options.
 
         ``described``: where a client the user passed points (:func:`describe`), or ``None``.
+        A cluster client implies the cluster key scheme, whatever ``config`` says by default
+        (a ``ValkeySessionManager`` passes a plain ``valkey://`` config with its client).
+
+        Raises:
+            ConfigError: A bad option, an option the server kind cannot honour, or
+                ``key_scheme=standalone`` written in the URL of a cluster client.
         """
         if config is None:
             config = described if described is not None and url is None else parse_url(resolve_url(url))
+        if described is not None and described.is_cluster and config.store.key_scheme != "cluster":
+            config = with_cluster_key_scheme(config)
         if options is None:
-            options = convert_options(config.backend_options, ValkeyCommands.Options, url=config.redacted())
+            options = convert_options(config.backend_options, Options, url=config.redacted())
+        cluster = described.is_cluster if described is not None else config.is_cluster
+        check_cluster_options(options, cluster=cluster, url=config.redacted())
         self.config = config
         # Where commands really go, for error messages: a client you pass wins over the URL.
         self._where = described.url if described is not None and not config.host else config.redacted()
         self._max_value_bytes = options.max_value_bytes
+        self._wait = (options.wait_replicas, options.wait_timeout_ms) if options.wait_replicas else None
         self._closed = False
         return options
 
     # -- errors ---------------------------------------------------------------------------------
 
-    def _translated(self, exc: ValkeyError, command: Command) -> BaseException:
+    def _translated(self, exc: Exception, command: Command) -> BaseException:
         """Map a valkey-py error to kvsession's error naming the key; the shell throws it into the plan.
 
         A ``NoScriptError`` is passed as it is: the plan that sent ``EVALSHA`` answers it.
+        Transient failures (:mod:`kvsession_valkey.failures`: a lost connection, a cluster's
+        ``CLUSTERDOWN`` / ``TRYAGAIN`` ...) that outlived the retries are ``BackendUnavailable``.
         """
-        if isinstance(exc, NoScriptError):
-            return exc
-        key, count = command.key, command.key_count
-        more = f" (and {count - 1} more keys)" if count > 1 else ""
-        error: BackendError
-        if isinstance(exc, valkey.ConnectionError | valkey.TimeoutError):
-            logger.debug("key=<%s>, url=<%s> | backend unavailable: %s", key, self._where, exc)
-            error = BackendUnavailable(f"cannot reach {self._where}{more}: {exc}", key=key)
-        elif isinstance(exc, ResponseError):
-            text = str(exc)
-            if text.startswith("WRONGTYPE"):
-                error = BackendError(f"holds another kind of data{more}: {text}", key=key)
-            elif isinstance(exc, valkey.exceptions.OutOfMemoryError) or text.startswith("OOM"):
-                error = OutOfMemoryError(
-                    f"{self._where} is out of memory, nothing written{more}: {text}", key=key
-                )
-            else:
-                error = BackendError(f"{self._where} refused the command{more}: {text}", key=key)
-        else:
-            error = BackendError(f"{self._where}{more}: {exc}", key=key)
-        error.__cause__ = exc
-        return error
+        return translate(exc, command, self._where)
 
     def _closed_error(self, command: Command) -> BackendUnavailable:
         return BackendUnavailable(f"the backend for {self._where} is closed", key=command.key)
@@ -239,10 +168,6 @@ class ValkeyCommands:
         if not members:
             return (yield from self._check_kind(key, cardinality_command))
         return int((yield Command(key, (command, key, *members))))
-
-    def _check_size(self, key: str, value: bytes) -> None:
-        if len(value) > self._max_value_bytes:
-            raise ValueTooLargeError(key, len(value), self._max_value_bytes)
 
     def _value(self, key: str, reply: Reply) -> bytes | None:
         if reply is None or isinstance(reply, bytes):
@@ -431,247 +356,10 @@ class ValkeyCommands:
             raise KeyError(key)
         return None if millis == -1 else millis / 1000
 
-    # -- atomic batch ---------------------------------------------------------------------------
-
-    @operation
-    def apply(self, ops: Sequence[WriteOp]) -> Plan[None]:
-        """See :meth:`KeyValueBackend.apply`: one ``EVALSHA`` of the batch script.
-
-        The script checks every condition and key kind before its first write and reports
-        the first failing op; nothing is written then. If the server does not have the
-        script cached yet (first use, restart, ``SCRIPT FLUSH``) the call falls back to one
-        ``EVAL``, which also caches it: one extra round trip, once.
-
-        A batch re-sent by the client's own retry (``retries``) after a lost reply may have
-        been applied already: with a :class:`~kvsession.kv.protocol.WriteTokenOp` the script
-        recognises that and returns success without applying it twice; without one, its
-        conditions are judged again (a create then meets its own record).
-
-        On the async backend a cancelled ``apply`` leaves the batch applied or not, never in
-        part: the script runs whole on the server, and valkey-py drops a connection whose
-        command was interrupted.
-
-        Raises:
-            ValueTooLargeError: A value exceeds ``max_value_bytes``; nothing was sent.
-            ConflictError: An only-if-absent / only-if-present condition failed.
-            BackendError: A key holds another kind, or an argument Valkey would refuse.
-            BackendUnavailable: The server cannot be reached.
-        """
-        if not ops:
-            return
-        keys, args = encode_batch(ops, max_value_bytes=self._max_value_bytes)
-        # Errors name the batch's first record key, not the write token's key encoded before it.
-        first = keys[1] if args[0] == "token" and len(keys) > 1 else keys[0]
-        logger.debug("key=<%s>, ops=<%d>, keys=<%d> | applying batch", first, len(ops), len(keys))
-        command = _evalsha(BATCH_SCRIPT, keys, args, name=first)
-        try:
-            reply = yield command
-        except NoScriptError:
-            reply = yield _eval_instead(BATCH_SCRIPT, command)
-        if isinstance(reply, list):
-            self._raise_rejection(ops, reply)
-        elif reply == 1:
-            logger.debug("key=<%s> | batch carries the token of an applied batch; not applied again", first)
-
-    def _raise_rejection(self, ops: Sequence[WriteOp], reply: list[Any]) -> None:
-        reason, number, detail = (_text(part) for part in reply)
-        token = next((op for op in ops if type(op) is WriteTokenOp), None)
-        if token is not None and int(number) == 0:
-            logger.debug("key=<%s>, reason=<%s> | batch rejected, nothing applied", token.key, reason)
-            raise BackendError(f"holds a {detail}, not a value; batch not applied", key=token.key)
-        op = [op for op in ops if type(op) is not WriteTokenOp][int(number) - 1]
-        key = op.members_key if isinstance(op, RefreshTtlOp | DeleteGroupOp) else getattr(op, "key", None)
-        logger.debug("key=<%s>, reason=<%s> | batch rejected, nothing applied", key, reason)
-        if isinstance(op, RequireOp):
-            if op.equals is not None:
-                wording = "key does not hold the required value"
-            else:
-                wording = "required key is missing" if op.present else "key required to be absent exists"
-            raise ConflictError(f"{wording}; batch not applied", key=key)
-        if reason == "absent":
-            raise ConflictError("only-if-absent: key exists; batch not applied", key=key)
-        if reason == "present":
-            raise ConflictError("only-if-present: key is missing; batch not applied", key=key)
-        if reason == "order":
-            raise BackendError(
-                "a group delete must come before any other op on its set in a batch; batch not applied",
-                key=key,
-            )
-        wanted = "set" if isinstance(op, SetAddOp | SetRemoveOp | RefreshTtlOp | DeleteGroupOp) else "index"
-        raise BackendError(f"holds a {detail}, not a {wanted}; batch not applied", key=key)
-
-    # -- Valkey-only extras, for tools ----------------------------------------------------------
-
-    @operation
-    def compare_and_set(self, changes: Sequence[tuple[str, bytes, bytes]]) -> Plan[int]:
-        """Replace values that still hold what was read, keeping their ttl; one atomic round trip.
-
-        Args:
-            changes: ``(key, value read, new value)`` triples.
-
-        Returns:
-            How many values were replaced (the others changed or vanished meanwhile).
-        """
-        if not changes:
-            return 0
-        for key, _, new in changes:
-            self._check_size(key, new)
-        args: list[str | bytes] = []
-        for _, old, new in changes:
-            args += [old, new]
-        command = _evalsha(COMPARE_AND_SET_SCRIPT, [key for key, _, _ in changes], args)
-        try:
-            return int((yield command))
-        except NoScriptError:
-            return int((yield _eval_instead(COMPARE_AND_SET_SCRIPT, command)))
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}(url={self._where!r})"
-
-
-def _evalsha(
-    script: str, keys: Sequence[str], args: Sequence[str | bytes], *, name: str | None = None
-) -> Command:
-    """``EVALSHA`` of one of our scripts (``name``: the key errors name; default: the first key).
-
-    The plan that sends it catches ``NoScriptError`` (a server that has not cached the script
-    yet: first use, restart, ``SCRIPT FLUSH``) and sends :func:`_eval_instead`, once.
-    """
-    first = name if name is not None else (keys[0] if keys else None)
-    return Command(first, ("EVALSHA", _SCRIPT_SHAS[script], len(keys), *keys, *args), len(keys))
-
-
-def _eval_instead(script: str, evalsha: Command) -> Command:
-    """Return the ``EVAL`` that sends (and caches) ``script`` in place of a missed ``EVALSHA``."""
-    logger.debug("key=<%s> | script not cached on the server, sending it", evalsha.key)
-    return evalsha._replace(args=("EVAL", script, *evalsha.args[2:]))
-
-
-def _text(part: Reply) -> str:
-    return part.decode() if isinstance(part, bytes) else str(part)
 
 
 def _check_window(offset: int, limit: int | None) -> None:
     if offset < 0 or (limit is not None and limit < 0):
         raise ValueError(f"offset and limit must not be negative, got offset={offset}, limit={limit}")
-
-
-class RetryPolicy:
-    """Whether a command that did not reach the server is sent again, and after how long.
-
-    The shells' clients (``_RetryingValkey`` in :mod:`kvsession_valkey.backend` and
-    :mod:`kvsession_valkey.aio`) run every attempt of a command as one unit: taking a pooled
-    connection, (re)connecting with its handshake (``HELLO`` / ``AUTH`` / ``SELECT`` /
-    ``CLIENT SETNAME``), sending and reading the reply. valkey-py's own ``Retry`` covers only
-    part of that: it retries a command on a connection it already holds, but not the connect
-    and handshake that ``get_connection`` does before (a dead pooled connection found there,
-    a refused connect during an outage, a lost handshake reply all failed at once). Here the
-    connections retry nothing themselves (``Retry(NoBackoff(), 0)``), so the budget is one:
-    at most ``retries`` more attempts, with the backoffs in between.
-
-    Attributes:
-        retries: How many times a command is sent again after a connection error or timeout.
-    """
-
-    def __init__(self, retries: int, backoff: AbstractBackoff) -> None:
-        self.retries = retries
-        self._backoff = backoff
-
-    def budget(self) -> float:
-        """Return the seconds spent waiting between attempts when every attempt fails."""
-        return sum(self._backoff.compute(failures - 1) for failures in range(1, self.retries + 1))
-
-    def delay(self, error: BaseException, failures: int) -> float | None:
-        """Seconds to wait before sending again after the ``failures``-th failed attempt, or ``None``.
-
-        ``None`` (give up, raise ``error``) once ``retries`` is spent, and for anything but a
-        lost connection or a timeout (a server still loading its data after a restart counts
-        as one: ``BusyLoadingError``). Also ``None`` for two errors valkey-py files under
-        connection errors that waiting does not cure: refused credentials, and an exhausted
-        connection pool (not the server failing; ``pool_timeout`` already says how long to wait).
-        """
-        if failures > self.retries or not isinstance(error, valkey.ConnectionError | valkey.TimeoutError):
-            return None
-        if isinstance(error, AuthenticationError | MaxConnectionsError) or str(error).startswith(
-            _POOL_EXHAUSTED
-        ):
-            return None
-        delay = self._backoff.compute(failures - 1)  # base, 2 * base, ... up to the cap
-        logger.debug(
-            "failures=<%d>, delay=<%.3f> | connection lost, sending again: %s", failures, delay, error
-        )
-        return delay
-
-
-# What valkey-py's pools raise (as ConnectionError) when no connection may be opened or taken.
-_POOL_EXHAUSTED = ("Too many connections", "No connection available")
-
-
-class ClientKind(NamedTuple):
-    """The valkey-py classes a shell builds its client from: ``valkey`` or ``valkey.asyncio``'s.
-
-    ``client`` takes ``connection_pool=`` and ``retry_policy=`` (a :class:`RetryPolicy`).
-    """
-
-    client: Callable[..., Any]
-    pool: Callable[..., Any]
-    blocking_pool: Callable[..., Any]
-    retry: Callable[..., Any]
-    connection: type[Any]
-    tls_connection: type[Any]
-
-
-def build_client(kind: ClientKind, config: BackendConfig, options: ValkeyCommands.Options) -> Any:
-    """Build a pooled client of ``kind`` for ``config``; no connection is opened until the first command.
-
-    Retries are the client's (:class:`RetryPolicy`), around each whole attempt; the pool's
-    connections try once.
-    """
-    kwargs: dict[str, Any] = {
-        "host": config.host or "127.0.0.1",
-        "port": config.port or 6379,
-        "db": config.db or 0,
-        "username": config.username,
-        "password": config.password,
-        "max_connections": options.max_connections,
-        "socket_timeout": options.socket_timeout,
-        "socket_connect_timeout": options.socket_connect_timeout,
-        "health_check_interval": options.health_check_interval,
-        "client_name": options.client_name,
-        # One attempt per connect and per command: RetryPolicy retries the whole attempt.
-        "retry": kind.retry(NoBackoff(), 0),
-        "retry_on_error": [],
-    }
-    if config.scheme not in TLS_SCHEMES:
-        kwargs["connection_class"] = kind.connection
-    else:
-        kwargs.update(
-            connection_class=kind.tls_connection,
-            ssl_ca_certs=options.ssl_ca_certs,
-            ssl_certfile=options.ssl_certfile,
-            ssl_keyfile=options.ssl_keyfile,
-            ssl_cert_reqs=options.ssl_cert_reqs,
-            ssl_check_hostname=options.ssl_check_hostname,
-        )
-    if options.pool_timeout is not None and options.max_connections is not None:
-        pool = kind.blocking_pool(timeout=options.pool_timeout, **kwargs)
-    else:
-        pool = kind.pool(**kwargs)
-    policy = RetryPolicy(
-        options.retries, ExponentialBackoff(cap=options.retry_backoff_cap, base=options.retry_backoff_base)
-    )
-    return kind.client(connection_pool=pool, retry_policy=policy)
-
-
-def describe(kind: ClientKind, client: Any) -> BackendConfig:
-    """Describe where a user-built client points, for error messages (never with the password)."""
-    params = client.connection_pool.connection_kwargs
-    path = params.get("path")
-    db = int(params.get("db") or 0)
-    if path:
-        return BackendConfig(url=f"unix://{path}?db={db}", scheme="unix", db=db)
-    scheme = (
-        "valkeys" if issubclass(client.connection_pool.connection_class, kind.tls_connection) else "valkey"
-    )
-    host, port = params.get("host", "localhost"), params.get("port", 6379)
-    return BackendConfig(url=f"{scheme}://{host}:{port}/{db}", scheme=scheme, host=host, port=port, db=db)

@@ -36,11 +36,15 @@ class Command(NamedTuple):
         key: The key an error names (``None``: the server's URL alone).
         args: The command and its arguments, as ``execute_command`` takes them.
         key_count: How many keys the command touches, for "and N more keys" in errors.
+        wait: ``(replicas, timeout_ms)``: a write to be followed by ``WAIT`` on the same
+            connection (:mod:`kvsession_valkey.durability`); its reply is then the pair
+            ``(command's reply, replicas that confirmed)``. ``None``: a plain command.
     """
 
     key: str | None
     args: tuple[str | bytes | int | float, ...]
     key_count: int = 1
+    wait: tuple[int, int] | None = None
 
 
 Plan = Generator[Command, Reply, T]
