@@ -1,13 +1,14 @@
 """The shipped conformance kit on the cluster backend (real 3+3 cluster), sync and async.
 
-The kit's keys ("a", "b", "k1" ...) hash to many slots, and on a cluster one call (``get_many``,
-``delete_many``, a batch) may only touch keys of one slot: the backend refuses a call that
-spans slots with a ``BackendError`` naming the stray key (tests/valkey_cluster/test_connect.py).
-So ``TestClusterBackend`` (and its async twin, ``TestAsyncClusterBackend``) run the whole kit through :class:`OneSlot`,
-which gives every key (and every set member, since groups name keys by their members) one hash
-tag, as the repository's cluster key scheme does per session: the contract the repository
-relies on, tested call for call. (Run as it is, 97 of the kit's 141 tests pass and the other
-44 are exactly the cross-slot refusal.)
+The kit's keys ("a", "b", "k1" ...) hash to many slots, and on a cluster one call
+(``get_many``, ``delete_many``, a batch) may only touch keys of one slot: the backend refuses a
+call that spans slots with a ``BackendError`` naming the stray key
+(tests/valkey_cluster/test_connect.py). So ``TestClusterBackend`` (and its async twin,
+``TestAsyncClusterBackend``) run the whole kit through :class:`OneSlot`, which gives every key
+(and every set member, since groups name keys by their members) one hash tag, as the
+repository's cluster key scheme does per session: the contract the repository relies on, tested
+call for call. (Run as it is, 97 of the kit's 141 tests pass and the other 44 are exactly the
+cross-slot refusal.)
 """
 
 from __future__ import annotations
