@@ -35,7 +35,7 @@ from benchmarks.messages import session_messages
 from kvsession.strands.records import Session
 from kvsession.strands.repository import KVSessionRepository
 from kvsession.testing import CountingBackend
-from tests.cluster_load import Load
+from tests.cluster_load import commands_per_primary, kill_a_primary_under_load, spread_workload
 from tests.clusters import Cluster, start_cluster
 
 
@@ -95,32 +95,11 @@ def _latency(url: str, appends: int, restore: int, repeats: int) -> dict[str, fl
     return {"append µs": statistics.median(times) * 1e6, "restore ms": statistics.median(restores) * 1e3}
 
 
-def _commands(cluster: Cluster) -> dict[str, int]:
-    calls: dict[str, int] = {}
-    for node in cluster.primaries:
-        stats: dict[str, dict[str, Any]] = node.client().info("commandstats")  # type: ignore[assignment]
-        calls[node.address] = sum(
-            int(value["calls"]) for name, value in stats.items() if not name.startswith("cmdstat_info")
-        )
-    return calls
-
-
 def _spread(cluster: Cluster, url: str, sessions: int, turns: int) -> dict[str, float]:
     for node in cluster.primaries:
-        node.client().config_resetstat()
-    repo = KVSessionRepository(kvsession.connect(url))
-    messages = session_messages(turns)
-    for s in range(sessions):
-        sid = f"spread-{s}"
-        repo.create_session(_session(sid))
-        repo.create_agent(sid, _agent())
-        for message in messages:
-            repo.create_message(sid, "a", message)
-        repo.read_session(sid)
-        repo.read_agent(sid, "a")
-        repo.list_messages(sid, "a")
-    repo.backend.close()
-    calls = _commands(cluster)
+        node.command("CONFIG", "RESETSTAT")
+    spread_workload(url, sessions, turns)
+    calls = commands_per_primary(cluster)
     total = sum(calls.values())
     return {node: count / total for node, count in calls.items()}
 
@@ -130,42 +109,14 @@ def _failover(durable: bool) -> dict[str, float]:
     if durable:
         query += "&wait_replicas=1&wait_timeout_ms=500"
     with start_cluster(primaries=3, replicas=2) as cluster:
-        repo = KVSessionRepository(kvsession.connect(cluster.url(query=query)))
-        session_ids = [f"fo-{i}" for i in range(12)]
-        for sid in session_ids:
-            repo.create_session(_session(sid))
-            repo.create_agent(sid, _agent())
-        victim = cluster.primary_for_slot(cluster.key_slot(repo.keys.session(session_ids[0])))
-        on_victim = [
-            sid
-            for sid in session_ids
-            if cluster.primary_for_slot(cluster.key_slot(repo.keys.session(sid))) is victim
-        ]
-        load = Load(repo, session_ids).start()
-        try:
-            time.sleep(1.0)
-            killed_at = time.monotonic()
-            load.mark = killed_at
-            cluster.kill_primary(victim)
-            cluster.wait_for_failover(victim)
-            time.sleep(2.0)
-        finally:
-            load.stop()
-        reader = KVSessionRepository(kvsession.connect(cluster.url(query="retries=10")))
-        lost = 0
-        for sid in session_ids:
-            stored = {m.message_id for m in reader.list_messages(sid, "a")}
-            lost += len(set(load.acked[sid]) - stored)
-        reader.backend.close()
-        repo.backend.close()
-        gap = max((load.first_ok_after.get(sid, float("inf")) - killed_at for sid in on_victim), default=0.0)
-        return {
-            "acknowledged": sum(len(acked) for acked in load.acked.values()),
-            "lost": lost,
-            "retryable errors": load.retryable,
-            "untyped errors": len(load.untyped),
-            "gap s": gap,
-        }
+        failover = kill_a_primary_under_load(cluster, query)
+    return {
+        "acknowledged": sum(len(acked) for acked in failover.load.acked.values()),
+        "lost": failover.lost,
+        "retryable errors": failover.load.retryable,
+        "untyped errors": len(failover.load.untyped),
+        "gap s": failover.gap,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

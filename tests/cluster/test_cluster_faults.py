@@ -13,28 +13,18 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from strands.types.session import SessionAgent, SessionMessage, SessionType
+from strands.types.session import SessionType
 
 import kvsession
 from kvsession.kv.errors import BackendUnavailable
 from kvsession.orm.slots import key_slot
 from kvsession.strands.records import Session
 from kvsession.strands.repository import KVSessionRepository
-from tests.cluster_load import Load
+from tests.cluster_load import Load, kill_a_primary_under_load, seed_sessions, text_message
 from tests.clusters import Cluster, Node, start_cluster
 
 # Long enough a budget to ride out a failover (retries=10: 5.26 s of backoff in all).
 PATIENT = "retries=10&socket_timeout=1&socket_connect_timeout=0.5"
-
-
-def _message(i: int) -> SessionMessage:
-    return SessionMessage.from_message({"role": "user", "content": [{"text": f"m{i}"}]}, i)
-
-
-def _seed(repo: KVSessionRepository, session_ids: list[str]) -> None:
-    for sid in session_ids:
-        repo.create_session(Session(session_id=sid, session_type=SessionType.AGENT))
-        repo.create_agent(sid, SessionAgent(agent_id="a", state={}, conversation_manager_state={}))
 
 
 def _ids_in_slot(slot: int, count: int, prefix: str = "m") -> list[str]:
@@ -75,43 +65,24 @@ def test_a_killed_primary_loses_no_acknowledged_append_with_wait() -> None:
     # Two replicas per primary: once one is promoted, the new primary still has a replica to
     # confirm writes (with one, every write after the failover would time out waiting).
     with start_cluster(primaries=3, replicas=2) as cluster:
-        _kill_a_primary_under_load(cluster)
+        query = "retries=10&socket_timeout=2&socket_connect_timeout=0.5&wait_replicas=1&wait_timeout_ms=500"
+        failover = kill_a_primary_under_load(cluster, query)
+        assert failover.load.untyped == []
+        assert failover.lost == 0
+        assert failover.gap < 5.0
+        assert sum(len(acked) for acked in failover.load.acked.values()) > 100
+        fresh = KVSessionRepository(kvsession.connect(cluster.url(query=PATIENT)))
+        _check_whole(fresh, failover.load)
+        fresh.backend.close()
 
 
-def _kill_a_primary_under_load(cluster: Cluster) -> None:
-    url = cluster.url(
-        query="retries=10&socket_timeout=2&socket_connect_timeout=0.5&wait_replicas=1&wait_timeout_ms=500"
-    )
-    repo = KVSessionRepository(kvsession.connect(url))
-    session_ids = [f"fo-{i}" for i in range(12)]
-    _seed(repo, session_ids)
-    victim = cluster.primary_for_slot(key_slot(repo.keys.session(session_ids[0])))
-    on_victim = [s for s in session_ids if cluster.primary_for_slot(key_slot(repo.keys.session(s))) is victim]
-    load = Load(repo, session_ids).start()
-    try:
-        time.sleep(1.0)
-        killed_at = time.monotonic()
-        load.mark = killed_at
-        cluster.kill_primary(victim)
-        cluster.wait_for_failover(victim)
-        time.sleep(1.5)
-    finally:
-        load.stop()
-    assert load.untyped == []
-    gaps = [load.first_ok_after[s] - killed_at for s in on_victim]
-    assert max(gaps) < 5.0, gaps
-    assert sum(len(a) for a in load.acked.values()) > 100
-    fresh = KVSessionRepository(kvsession.connect(cluster.url(query=PATIENT)))
-    _check_whole(fresh, load)
-    fresh.backend.close()
-    repo.backend.close()
-
-
-def test_manual_slot_migration_under_load_is_all_or_nothing(cluster: Cluster) -> None:
+@pytest.mark.parametrize("how", ["manual", "atomic"])
+def test_slot_migration_under_load_is_all_or_nothing(cluster: Cluster, how: str) -> None:
+    """Appends and forced ttl refreshes of 4 sessions of one slot while the slot moves."""
     repo = KVSessionRepository(kvsession.connect(cluster.url(query=PATIENT)), ttl=3600)
-    slot = key_slot("session:{mig-0}")
-    session_ids = _ids_in_slot(slot, 4)
-    _seed(repo, session_ids)
+    slot = key_slot(f"session:{{{how}-0}}")
+    session_ids = _ids_in_slot(slot, 4, prefix=how)
+    seed_sessions(repo, session_ids)
     target = next(node for node in cluster.primaries if node is not cluster.primary_for_slot(slot))
 
     def touch_session(sid: str) -> None:  # the group refresh of a ttl'd session, forced
@@ -122,10 +93,13 @@ def test_manual_slot_migration_under_load_is_all_or_nothing(cluster: Cluster) ->
     load = Load(repo, session_ids).start(extra=touch_session)
     try:
         time.sleep(0.5)
-        cluster.begin_manual_migration(slot, target)
-        while cluster.move_keys(slot, target, count=3):
-            time.sleep(0.05)
-        cluster.finish_manual_migration(slot, target)
+        if how == "atomic":
+            cluster.migrate_slot_atomic(slot, target)
+        else:
+            cluster.begin_manual_migration(slot, target)
+            while cluster.move_keys(slot, target, count=3):
+                time.sleep(0.05)  # keys split between the nodes for a while, under load
+            cluster.finish_manual_migration(slot, target)
         time.sleep(0.5)
     finally:
         load.stop()
@@ -142,9 +116,9 @@ def _keys_in_slot(cluster: Cluster, slot: int) -> int:
 def test_a_delete_or_refresh_on_a_half_moved_session_changes_nothing(cluster: Cluster) -> None:
     repo = KVSessionRepository(kvsession.connect(cluster.url(query="retries=2")), ttl=3600)
     (sid,) = _ids_in_slot(key_slot("session:{half}"), 1, prefix="half")
-    _seed(repo, [sid])
+    seed_sessions(repo, [sid])
     for i in range(20):
-        repo.create_message(sid, "a", _message(i))
+        repo.create_message(sid, "a", text_message(i))
     slot = key_slot(repo.keys.session(sid))
     source = cluster.primary_for_slot(slot)
     target = next(node for node in cluster.primaries if node is not source)
@@ -170,38 +144,19 @@ def test_a_delete_or_refresh_on_a_half_moved_session_changes_nothing(cluster: Cl
     repo.backend.close()
 
 
-def test_atomic_slot_migration_under_load(cluster: Cluster) -> None:
-    repo = KVSessionRepository(kvsession.connect(cluster.url(query=PATIENT)), ttl=3600)
-    slot = key_slot("session:{atomic-0}")
-    session_ids = _ids_in_slot(slot, 4, prefix="atomic")
-    _seed(repo, session_ids)
-    target = next(node for node in cluster.primaries if node is not cluster.primary_for_slot(slot))
-    load = Load(repo, session_ids).start()
-    try:
-        time.sleep(0.5)
-        cluster.migrate_slot_atomic(slot, target)
-        time.sleep(0.5)
-    finally:
-        load.stop()
-    assert load.untyped == []
-    assert cluster.primary_for_slot(slot) is target
-    _check_whole(repo, load)
-    repo.backend.close()
-
-
 def test_replica_reads_never_tear_a_restore(cluster: Cluster) -> None:
     writer = KVSessionRepository(kvsession.connect(cluster.url()))
     reader = KVSessionRepository(kvsession.connect(cluster.url(query="read_from_replicas=true")))
     sid = "replica-read"
-    _seed(writer, [sid])
+    seed_sessions(writer, [sid])
     for i in range(10):
-        writer.create_message(sid, "a", _message(i))
+        writer.create_message(sid, "a", text_message(i))
     primary: Node = cluster.primary_for_slot(key_slot(writer.keys.session(sid)))
     (replica,) = cluster.replicas_of(primary)
     cluster.wait_replica_caught_up(replica)
     with cluster.lagging_replica(replica):
         for i in range(10, 30):
-            writer.create_message(sid, "a", _message(i))
+            writer.create_message(sid, "a", text_message(i))
             restored = [m.message_id for m in reader.list_messages(sid, "a")]
             assert restored == list(range(len(restored)))  # whole, possibly behind
             assert 10 <= len(restored) <= i + 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import valkey.cluster
@@ -24,6 +23,7 @@ from kvsession.strands.repository import KVSessionRepository
 from kvsession.testing import CountingBackend
 from kvsession_valkey.acl import acl_rules
 from tests.acl_workload import run_async_paths, run_cli_paths, run_repository_paths, run_storage_paths
+from tests.cluster_load import commands_per_primary, spread_workload
 from tests.clusters import Cluster
 
 
@@ -41,20 +41,6 @@ def _session(session_id: str) -> Session:
 
 def _agent() -> SessionAgent:
     return SessionAgent(agent_id="a", state={}, conversation_manager_state={})
-
-
-def _commands_per_primary(cluster: Cluster) -> dict[str, int]:
-    calls: dict[str, int] = {}
-    for node in cluster.primaries:
-        stats: dict[str, dict[str, Any]] = node.client().info("commandstats")  # type: ignore[assignment]
-        # What the workload sent: not the INFO this count is read with, nor the topology reads.
-        calls[node.address] = sum(
-            int(value["calls"])
-            for name, value in stats.items()
-            if name not in ("cmdstat_info", "cmdstat_config|resetstat", "cmdstat_config")
-            and not name.startswith("cmdstat_cluster")
-        )
-    return calls
 
 
 def test_round_trips_match_the_standalone_ones(cluster: Cluster) -> None:
@@ -90,20 +76,8 @@ def test_round_trips_match_the_standalone_ones(cluster: Cluster) -> None:
 def test_no_primary_takes_more_than_half_of_a_spread_workload(cluster: Cluster) -> None:
     for node in cluster.primaries:
         node.command("CONFIG", "RESETSTAT")
-    repo = KVSessionRepository(kvsession.connect(cluster.url()))
-    messages = session_messages(5)
-    for s in range(60):
-        sid = f"spread-{s}"
-        repo.create_session(_session(sid))
-        repo.create_agent(sid, _agent())
-        for message in messages:
-            repo.create_message(sid, "a", message)
-        repo.read_session(sid)
-        repo.read_agent(sid, "a")
-        assert len(repo.list_messages(sid, "a")) == 5
-    assert len(repo.list_sessions()) == 60
-    repo.backend.close()
-    calls = _commands_per_primary(cluster)
+    spread_workload(cluster.url(), sessions=60, turns=5)
+    calls = commands_per_primary(cluster)
     total = sum(calls.values())
     shares = {node: count / total for node, count in calls.items()}
     assert total >= 60 * 12
