@@ -2,7 +2,7 @@
 
 The rules come from :mod:`kvsession_valkey.acl`, the list docs/security.md prints; the server's
 ``ACL LOG`` must stay empty (nothing refused, even where a client would shrug a refusal off).
-The cluster twin is in tests/cluster/test_cluster_acl.py.
+The cluster twin is in tests/cluster/test_cluster_store.py.
 """
 
 from __future__ import annotations
