@@ -6,10 +6,12 @@ here kills, pauses or migrates (tests/cluster/test_cluster_faults.py builds its 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import valkey.asyncio.cluster
 import valkey.cluster
 from strands import Agent
 from strands.types.session import SessionAgent, SessionType
@@ -17,7 +19,7 @@ from strands.types.session import SessionAgent, SessionType
 import kvsession
 from benchmarks.messages import session_messages
 from kvsession.scripted import ScriptedModel, recall
-from kvsession.strands import ValkeySessionManager
+from kvsession.strands import AsyncKVSessionManager, AsyncValkeySessionManager, ValkeySessionManager
 from kvsession.strands.records import Session
 from kvsession.strands.repository import KVSessionRepository
 from kvsession.testing import CountingBackend
@@ -101,6 +103,28 @@ def test_a_strands_agent_with_a_user_built_cluster_client(cluster: Cluster) -> N
         assert [sid for sid, _ in restored_manager.repository.list_sessions()] == ["user-42"]
     finally:
         client.close()  # type: ignore[no-untyped-call]
+
+
+def test_async_strands_agents_on_the_cluster(cluster: Cluster) -> None:
+    """``AsyncValkeySessionManager`` over a ``valkey.asyncio`` cluster client, and over a URL."""
+    seed = cluster.primaries[0]
+
+    async def body() -> None:
+        client = valkey.asyncio.cluster.ValkeyCluster(host="127.0.0.1", port=seed.port)
+        try:
+            manager = AsyncValkeySessionManager(session_id="async-42", client=client)
+            agent = Agent(agent_id="a", session_manager=manager, model=ScriptedModel(fallback=recall))
+            await agent.invoke_async("My name is Ada.")
+            await agent.invoke_async("What did I say?")
+            by_url = AsyncKVSessionManager("async-42", backend=await kvsession.connect_async(cluster.url()))
+            restored = Agent(agent_id="a", session_manager=by_url, model=ScriptedModel(fallback=recall))
+            await by_url.restore(restored)
+            assert restored.messages == agent.messages and len(restored.messages) == 4
+            await by_url.aclose()
+        finally:
+            await client.aclose()
+
+    asyncio.run(body())
 
 
 def test_every_cli_command_on_the_cluster(cluster: Cluster, tmp_path: Path) -> None:
