@@ -212,6 +212,9 @@ def test_key_scheme_override_conflicts_with_a_cluster_url() -> None:
         ("valkey://127.0.0.1:1/0?read_from_replicas=true", "read_from_replicas"),
         ("valkey://127.0.0.1:1/0?wait_replicas=-1", "wait_replicas"),
         ("valkey://127.0.0.1:1/0?wait_replicas=1&wait_timeout_ms=0", "wait_timeout_ms"),
+        # WAIT would outlast the socket: a lost connection instead of ReplicationTimeoutError.
+        ("valkey://127.0.0.1:1/0?wait_replicas=1&wait_timeout_ms=2000&socket_timeout=1", "socket_timeout"),
+        ("valkey+cluster://127.0.0.1:1/0?wait_replicas=1&wait_timeout_ms=5000", "socket_timeout"),
     ],
 )
 def test_options_a_server_kind_cannot_honour_are_refused(url: str, option: str) -> None:
