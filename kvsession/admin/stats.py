@@ -105,7 +105,7 @@ class StatsCollector:
         backend = repo.backend
         self._memory: MemoryUsage | None = None
         if isinstance(backend, MemoryUsage):
-            probe = repo.keys.listing_key()  # under the prefix: what a ``~prefix*`` ACL allows
+            probe = repo.keys.listing_keys()[0]  # under the prefix: what a ``~prefix*`` ACL allows
             try:
                 backend.memory_usage([probe])
             except BackendUnavailable:
@@ -177,9 +177,9 @@ class StatsCollector:
             advance(1)
         indexes: list[str] = []
         if session_ids:
-            indexes = [self.repo.keys.listing_key()]
-            if self.repo.keys.cluster:  # the buckets too (listing_key is the set of their tags)
-                indexes += self.repo.keys.sessions_indexes(self.repo.backend.set_members(indexes[0]))
+            indexes = self.repo.sessions_indexes()
+            if self.repo.keys.cluster:  # the registries of the buckets too
+                indexes += self.repo.keys.listing_keys()
         index_memory = 0
         if self._memory is not None and indexes:
             index_memory = sum(used or 0 for used in self._memory.memory_usage(indexes))

@@ -215,7 +215,7 @@ def open_store(url: str | None) -> Iterator[Store]:
     try:
         # Inspection must not keep sessions alive, whatever the URL says about touch_on_read.
         repo = KVSessionRepository(backend, touch_on_read=False)
-        backend.exists(repo.keys.listing_key())  # fail early and clearly if unreachable
+        backend.exists(repo.keys.listing_keys()[0])  # fail early and clearly if unreachable
         yield Store(backend, repo, where)
     except (BackendUnavailable, ValkeyConnectionError, ValkeyTimeoutError) as exc:
         # valkey-py's own errors come from the raw client of `migrate --from-reference`.

@@ -32,6 +32,10 @@ class SessionMaintenance(SessionWrites, RepositoryPlans[KeyValueBackend]):
         """
         return self._run(self.plan_list_sessions(limit=limit, offset=offset))
 
+    def sessions_indexes(self) -> list[str]:
+        """Return every key of the sessions index: ``sessions``, or the cluster's buckets in use."""
+        return self._run(self.plan_sessions_indexes())
+
     def count_sessions(self) -> int:
         """Return how many sessions the sessions index lists (expired ones until pruned)."""
         return self._run(self.plan_count_sessions())
@@ -123,8 +127,7 @@ class SessionMaintenance(SessionWrites, RepositoryPlans[KeyValueBackend]):
         sessions of an index (in the cluster key space, per bucket: its sessions share its slot).
         """
         pruned = 0
-        tags = self.backend.set_members(self.keys.listing_key()) if self.keys.cluster else ()
-        for index in self.keys.sessions_indexes(tags):
+        for index in self.sessions_indexes():
             pruned += self._prune_index(index, time.time() - grace, page)
         return pruned
 

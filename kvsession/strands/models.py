@@ -22,11 +22,14 @@ path (another slot, so another round trip, and one node taking every session's c
 index is split in buckets, one per slot, each next to the sessions it lists::
 
     sessions:{tag}                                  ordered index of the sessions of tag's slot
-    sessions:buckets                                set: the tags of the buckets in use
+    sessions:buckets:{shard}                        set: the tags of the buckets in use, of 1,024 slots
 
 ``tag`` is the short text that routes to the session's own slot (:func:`kvsession.orm.slots.slot_tag`),
-so a session's entry is written in the same atomic script as its records. ``sessions:buckets``
-is written once per session, when its root is created (before it), and read only to list.
+so a session's entry is written in the same atomic script as its records. The tags of the buckets
+in use are listed in 16 registry sets, one per 1,024 slots, each tagged to live in the first slot
+of its range (so, with the usual contiguous slot ranges, on the node that holds most of them: no
+one node takes every session's registration). A session's registry set is written once, when its
+root is created (before it), and the 16 sets are read only to list.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from typing import Any
 from strands.types.session import Session as StrandsSession
 
 from kvsession.orm import KeyTemplate, Model, MsgspecConverter, OrderedIndex, SetIndex
-from kvsession.orm.slots import key_slot, slot_tag
+from kvsession.orm.slots import SLOTS, key_slot, slot_tag
 from kvsession.orm.store_base import ModelStoreBase
 from kvsession.strands.records import MessageRecord, SessionAgent, SessionMessage, SessionRecord
 
@@ -48,6 +51,7 @@ __all__ = [
     "MESSAGES",
     "MULTI_AGENT",
     "MULTI_AGENTS",
+    "REGISTRY_SHARDS",
     "SESSION",
     "SESSIONS",
     "SESSIONS_BUCKET",
@@ -67,8 +71,11 @@ SESSIONS = KeyTemplate("sessions")
 """Every session id, scored by its last write (epoch seconds)."""
 SESSIONS_BUCKET = KeyTemplate("sessions:{bucket}", hash_tag="bucket")
 """Cluster key space: the session ids of one slot, scored by their last write."""
-SESSION_BUCKETS = KeyTemplate("sessions:buckets")
-"""Cluster key space: the tags of the :data:`SESSIONS_BUCKET` keys that may hold sessions."""
+SESSION_BUCKETS = KeyTemplate("sessions:buckets:{shard}", hash_tag="shard")
+"""Cluster key space: the tags of the :data:`SESSIONS_BUCKET` keys in use, of one range of slots."""
+REGISTRY_SHARDS = 16
+"""How many :data:`SESSION_BUCKETS` sets there are; each covers ``SLOTS // REGISTRY_SHARDS`` slots."""
+_SLOTS_PER_SHARD = SLOTS // REGISTRY_SHARDS
 
 MESSAGES = OrderedIndex(_session_key(":agent:{agent_id}:messages"), member="message_id", score="message_id")
 AGENTS = SetIndex(_session_key(":agents"), member="agent_id")
@@ -125,7 +132,10 @@ class SessionKeys:
         self.cluster = store.keys.cluster
         self._sessions_index = store.template(SESSIONS)()
         self._bucket = store.template(SESSIONS_BUCKET)
-        self._buckets = store.template(SESSION_BUCKETS)()
+        registry = store.template(SESSION_BUCKETS)
+        self._registries = [
+            registry(shard=slot_tag(shard * _SLOTS_PER_SHARD)) for shard in range(REGISTRY_SHARDS)
+        ]
 
     def session(self, session_id: str) -> str:
         """Key of the session record (the root)."""
@@ -174,12 +184,16 @@ class SessionKeys:
         """Cluster key space: the tag of the bucket that lists ``session_id`` (same slot as its keys)."""
         return slot_tag(key_slot(self.session(session_id)))
 
+    def registry_key(self, session_id: str) -> str:
+        """Cluster key space: the set that lists the tag of ``session_id``'s bucket."""
+        return self._registries[key_slot(self.session(session_id)) // _SLOTS_PER_SHARD]
+
     def sessions_indexes(self, tags: Iterable[str] = ()) -> list[str]:
         """Keys of every index listing sessions: ``sessions``, or the buckets of ``tags`` (cluster)."""
         if not self.cluster:
             return [self._sessions_index]
         return [self._bucket(bucket=tag) for tag in sorted(tags)]
 
-    def listing_key(self) -> str:
-        """Key read first to list sessions: ``sessions``, or ``sessions:buckets`` (cluster)."""
-        return self._buckets if self.cluster else self._sessions_index
+    def listing_keys(self) -> list[str]:
+        """Keys read first to list sessions: ``sessions``, or the 16 bucket registries (cluster)."""
+        return list(self._registries) if self.cluster else [self._sessions_index]

@@ -315,32 +315,38 @@ class RepositoryPlans(RestoreRule[SessionBackend]):
     ) -> Plan[list[tuple[str, float]]]:
         """Plan of ``list_sessions``: most recently updated first.
 
-        1 round trip; in the cluster key space 1 + one per bucket in use (a bucket per slot
-        holding sessions), each read up to ``offset + limit`` entries, merged here.
+        1 round trip; in the cluster key space 16 (the bucket registries) + one per bucket in
+        use (a bucket per slot holding sessions), each read up to ``offset + limit`` entries,
+        merged here.
         """
         if not self.keys.cluster:
             index = self.keys.sessions_indexes()[0]
             return (yield from Io.index_range_with_scores(index, offset=offset, limit=limit, reverse=True))
         if offset < 0 or (limit is not None and limit < 0):
             raise ValueError(f"offset and limit must not be negative, got offset={offset}, limit={limit}")
-        tags = yield from Io.set_members(self.keys.listing_key())
         wanted = None if limit is None else offset + limit
         entries: list[tuple[str, float]] = []
-        for bucket in self.keys.sessions_indexes(tags):
+        for bucket in (yield from self.plan_sessions_indexes()):
             entries += yield from Io.index_range_with_scores(bucket, limit=wanted, reverse=True)
         # The order one sorted set would give: score, then member, both descending.
         entries.sort(key=lambda entry: (entry[1], entry[0]), reverse=True)
         return entries[offset:] if wanted is None else entries[offset:wanted]
 
     def plan_count_sessions(self) -> Plan[int]:
-        """Plan of ``count_sessions``: 1 round trip (cluster: 1 + one per bucket in use)."""
-        if not self.keys.cluster:
-            return (yield from Io.index_count(self.keys.sessions_indexes()[0]))
-        tags = yield from Io.set_members(self.keys.listing_key())
+        """Plan of ``count_sessions``: 1 round trip (cluster: 16 + one per bucket in use)."""
         total = 0
-        for bucket in self.keys.sessions_indexes(tags):
-            total += yield from Io.index_count(bucket)
+        for index in (yield from self.plan_sessions_indexes()):
+            total += yield from Io.index_count(index)
         return total
+
+    def plan_sessions_indexes(self) -> Plan[list[str]]:
+        """Plan: every key of the sessions index (cluster: the buckets in use, from the registries)."""
+        if not self.keys.cluster:
+            return self.keys.sessions_indexes()
+        tags: set[str] = set()
+        for registry in self.keys.listing_keys():
+            tags |= yield from Io.set_members(registry)
+        return self.keys.sessions_indexes(tags)
 
     # -- multi-agent --------------------------------------------------------------------------
 

@@ -258,7 +258,7 @@ class SessionCore(SessionFencing, WriteTokens, Generic[SessionBackend]):
             incarnate: Store a new incarnation of the session (``create_session``; see
                 :data:`INCARNATION`), learned once the batch is applied.
             register: The batch creates the root: in the cluster key space, list the bucket
-                of the session's slot in ``sessions:buckets`` first (one round trip more).
+                of the session's slot in its registry set first (one round trip more).
         """
         root = self.keys.session(session_id)
         if any(type(op) is RequireOp and op.key == root and op.present for op in batch.ops):
@@ -303,7 +303,7 @@ class SessionCore(SessionFencing, WriteTokens, Generic[SessionBackend]):
             batch.index_add(index, {session_id: time.time() if now is None else now})
         if register and self.keys.cluster:
             # Listed before its first entry: list_sessions never misses a bucket in use.
-            yield from Io.set_add(self.keys.listing_key(), [self.keys.bucket_tag(session_id)])
+            yield from Io.set_add(self.keys.registry_key(session_id), [self.keys.bucket_tag(session_id)])
         written = self._queue_write_token(batch, session_id)
         incarnation: bytes | None = None
         if incarnate and written is not None:

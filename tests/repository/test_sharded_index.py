@@ -16,6 +16,7 @@ from strands.types.session import SessionAgent, SessionMessage, SessionType
 import kvsession
 from kvsession.kv.protocol import DeleteGroupOp, RefreshTtlOp, WriteOp
 from kvsession.orm.slots import SLOTS, key_slot, slot_of_tag, slot_tag
+from kvsession.strands.models import REGISTRY_SHARDS
 from kvsession.strands.records import Session
 from kvsession.strands.repository import KVSessionRepository
 from kvsession.testing import CountingBackend
@@ -78,6 +79,17 @@ def test_a_sessions_entry_lives_in_its_sessions_slot(repo: KVSessionRepository) 
         bucket = repo.keys.sessions_index(sid)
         assert bucket.startswith("sessions:{")
         assert key_slot(bucket) == key_slot(repo.keys.session(sid))
+
+
+def test_the_bucket_registries_cover_ranges_of_slots(repo: KVSessionRepository) -> None:
+    registries = repo.keys.listing_keys()
+    assert len(registries) == REGISTRY_SHARDS == len(set(registries))
+    assert [key_slot(key) for key in registries] == [
+        n * SLOTS // REGISTRY_SHARDS for n in range(REGISTRY_SHARDS)
+    ]
+    for sid in ("user-42", "tenant:7", "", "日本", "s1"):
+        shard = key_slot(repo.keys.session(sid)) // (SLOTS // REGISTRY_SHARDS)
+        assert repo.keys.registry_key(sid) == registries[shard]
 
 
 def test_every_write_is_one_call_in_one_slot(repo: KVSessionRepository) -> None:

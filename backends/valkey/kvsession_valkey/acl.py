@@ -50,7 +50,7 @@ def key_patterns(prefix: str = "", *, storage_prefix: str | None = None) -> list
     """Return the ACL key patterns of a store: ``~app:*`` with a prefix, else the default layout's.
 
     Without a prefix: the sessions' keys (``session:...``), the sessions index and its cluster
-    buckets (``sessions``, ``sessions:{tag}``, ``sessions:buckets``). ``storage_prefix``: also
+    buckets (``sessions``, ``sessions:{tag}``, ``sessions:buckets:{shard}``). ``storage_prefix``: also
     the keys of a :class:`~kvsession.storage.ValkeyStorage` with that ``prefix``
     (``strands`` by default there).
     """
